@@ -1,0 +1,1 @@
+"""Shared library: Backend.AI labels, Dockerfile label injection, and what benchmarks share."""

@@ -1,0 +1,27 @@
+"""Fixtures for the real components the tests use; the harness starts them when missing."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.harness.base_image import ensure_base_image
+from tests.harness.docker_engine import ensure_docker_engine
+from tests.harness.registry import ensure_default_registry
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> None:
+    """A running Docker engine (Debian's dockerd, started when none answers)."""
+    ensure_docker_engine()
+
+
+@pytest.fixture(scope="session")
+def registry_host(docker_engine: None) -> str:
+    """host:port of a plain-HTTP registry on 127.0.0.1 shared by the session's tests."""
+    return ensure_default_registry()
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_engine: None) -> str:
+    """Tag of the local Debian + python3 base image (built once per machine)."""
+    return ensure_base_image()
