@@ -1,0 +1,1 @@
+"""Mask R-CNN (MLPerf Training object detection) on COCO 2017."""

@@ -1,0 +1,1 @@
+"""GNMT (MLPerf Training translation) on WMT16 English-German."""
