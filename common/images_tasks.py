@@ -1,0 +1,152 @@
+"""Invoke collection `images`: put Backend.AI labels into Dockerfiles and check images against the rules."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from invoke import Collection, Exit, task
+
+from common.dockerfile import DockerfileError, final_stage_labels, final_user, inject_labels, parse
+from common.labels import (
+    PREFIX,
+    LabelValidationError,
+    ProfileError,
+    ValidationReport,
+    parse_assignments,
+    resolve_labels,
+    validate_labels,
+)
+from common.local_image import LocalImageError, local_image_labels
+
+
+def write_atomically(path: Path, text: str, mode: int | None = None) -> None:
+    """Write beside the target and rename, so a reader never sees half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as handle:
+            handle.write(text)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        elif path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_preserving_newlines(path: Path) -> str:
+    with open(path, newline="") as handle:
+        return handle.read()
+
+
+def print_report(report: ValidationReport, source: str) -> None:
+    for finding in report.errors:
+        print(f"error: {source}: {finding}", file=sys.stderr)
+    for finding in report.warnings:
+        print(f"warning: {source}: {finding}", file=sys.stderr)
+
+
+def _profile(c, profile: str | None) -> str | None:
+    if profile:
+        return profile
+    return c.config.get("images", {}).get("profile")
+
+
+@task(
+    positional=["src", "dest"],
+    iterable=["label"],
+    help={
+        "src": "Dockerfile to read",
+        "dest": "where to write the result; '-' for stdout (ignored with --in-place)",
+        "profile": "label profile from images/labels.yaml (default: images.profile in invoke.yaml)",
+        "label": "KEY=VALUE on top of the profile; repeatable; KEY= drops a label from the set",
+        "in_place": "rewrite SRC itself",
+        "move_entrypoint": "move the final stage's ENTRYPOINT into /opt/container/bootstrap.sh",
+    },
+)
+def label(c, src, dest=None, profile=None, label=None, in_place=False, move_entrypoint=False):
+    """Inject validated Backend.AI labels into a Dockerfile (idempotent, byte-preserving)."""
+    source = Path(src)
+    if in_place:
+        dest = src
+    if dest is None:
+        raise Exit("images.label: give DEST ('-' for stdout) or --in-place", code=2)
+    try:
+        labels = resolve_labels(_profile(c, profile), parse_assignments(label or []))
+        text = read_preserving_newlines(source)
+        effective = {k: v for k, v in final_stage_labels(text).items() if k.startswith(PREFIX)}
+        effective.update(labels)
+        report = validate_labels(effective)
+        for finding in report.warnings:
+            print(f"warning: {src}: {finding}", file=sys.stderr)
+        report.raise_for_errors(src)
+        result = inject_labels(text, labels, move_entrypoint=move_entrypoint)
+    except (OSError, DockerfileError, ProfileError, ValueError) as exc:
+        if isinstance(exc, LabelValidationError):
+            raise Exit(f"images.label: nothing written; {exc}", code=1) from exc
+        raise Exit(f"images.label: {src}: {exc}", code=1) from exc
+    for warning in result.warnings:
+        print(f"warning: {src}: {warning}", file=sys.stderr)
+    if result.bootstrap_script is not None and dest == "-":
+        raise Exit("images.label: --move-entrypoint writes bootstrap.sh beside DEST; "
+                   "give a file DEST, not '-'", code=2)
+    if dest == "-":
+        sys.stdout.write(result.text)
+        return
+    target = Path(dest)
+    if result.bootstrap_script is not None:
+        write_atomically(target.parent / "bootstrap.sh", result.bootstrap_script, mode=0o755)
+    if result.changed or not target.exists() or target.resolve() != source.resolve():
+        write_atomically(target, result.text)
+    print(f"{dest}: {'labels written' if result.changed else 'already up to date'}", file=sys.stderr)
+
+
+def check_dockerfile(path: Path) -> ValidationReport:
+    text = read_preserving_newlines(path)
+    labels = {k: v for k, v in final_stage_labels(text).items() if k.startswith(PREFIX)}
+    report = validate_labels(labels)
+    doc = parse(text)
+    user = final_user(doc)
+    if user is not None and user not in ("root", "0", "root:root", "0:0"):
+        report.error("USER", user, "user-root",
+                     "the final stage must end as USER root: Backend.AI's entrypoint edits "
+                     "/etc/passwd and then drops to the session user")
+    for ins in doc.final_stage():
+        if ins.keyword in ("ENTRYPOINT", "CMD"):
+            report.warn(ins.keyword, doc.args_text(ins), "overridden",
+                        "Backend.AI replaces it with the kernel runner; move daemons to "
+                        "/opt/container/bootstrap.sh")
+    return report
+
+
+def check_local_image(reference: str) -> ValidationReport:
+    image = local_image_labels(reference)
+    report = validate_labels({k: v for k, v in image.labels.items() if k.startswith(PREFIX)})
+    if image.user not in ("", "root", "0", "root:root", "0:0"):
+        report.error("USER", image.user, "user-root",
+                     "the image must end as USER root for Backend.AI's entrypoint")
+    if image.container_config_labels is not None and image.container_config_labels != image.labels:
+        report.warn("container_config.Labels", None, "container-config",
+                    "differs from config.Labels; Backend.AI 23.09 reads container_config first")
+    return report
+
+
+@task(help={"target": "a Dockerfile path or a local image (name:tag or id)"})
+def check(c, target):
+    """Validate the Backend.AI labels of a Dockerfile or a local image; exit 1 on errors."""
+    try:
+        path = Path(target)
+        report = check_dockerfile(path) if path.is_file() else check_local_image(target)
+    except (OSError, DockerfileError, LocalImageError) as exc:
+        raise Exit(f"images.check: {target}: {exc}", code=1) from exc
+    print_report(report, target)
+    if not report.ok:
+        raise Exit(f"images.check: {target}: {len(report.errors)} error(s)", code=1)
+    print(f"{target}: Backend.AI labels valid ({len(report.warnings)} warning(s))")
+
+
+ns = Collection(label, check)
