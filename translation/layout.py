@@ -48,7 +48,7 @@ class Wmt16Layout:
 
     @property
     def bpe_codes(self) -> Path:
-        return self.root / f"bpe.{BPE_SUFFIX}"
+        return self.root / BPE_SUFFIX
 
     def required(self) -> list[Path]:
         """Files that must exist before training starts."""
