@@ -9,7 +9,9 @@ from pathlib import Path
 
 from invoke import Collection, Exit, task
 
+from common import registry_tasks
 from common.dockerfile import DockerfileError, final_stage_labels, final_user, inject_labels, parse
+from common.image_tag import ImageReferenceError
 from common.labels import (
     PREFIX,
     LabelValidationError,
@@ -20,6 +22,7 @@ from common.labels import (
     validate_labels,
 )
 from common.local_image import LocalImageError, local_image_labels
+from common.registry_errors import RegistryError
 
 
 def write_atomically(path: Path, text: str, mode: int | None = None) -> None:
@@ -68,12 +71,12 @@ def _profile(c, profile: str | None) -> str | None:
         "move_entrypoint": "move the final stage's ENTRYPOINT into /opt/container/bootstrap.sh",
     },
 )
-def label(c, src, dest=None, profile=None, label=None, in_place=False, move_entrypoint=False):
+def label(c, src, dest="", profile=None, label=None, in_place=False, move_entrypoint=False):
     """Inject validated Backend.AI labels into a Dockerfile (idempotent, byte-preserving)."""
     source = Path(src)
     if in_place:
         dest = src
-    if dest is None:
+    if not dest:
         raise Exit("images.label: give DEST ('-' for stdout) or --in-place", code=2)
     try:
         labels = resolve_labels(_profile(c, profile), parse_assignments(label or []))
@@ -135,13 +138,20 @@ def check_local_image(reference: str) -> ValidationReport:
     return report
 
 
-@task(help={"target": "a Dockerfile path or a local image (name:tag or id)"})
-def check(c, target):
-    """Validate the Backend.AI labels of a Dockerfile or a local image; exit 1 on errors."""
+@task(help={"target": "a Dockerfile path, a local image (name:tag or id), or an image in a registry",
+            "insecure": "plain HTTP to the registry", "ca_bundle": "extra CAs (PEM) for the registry's TLS"})
+def check(c, target, insecure=False, ca_bundle=None):
+    """Validate the Backend.AI labels of a Dockerfile, a local image or a registry image; exit 1 on errors."""
     try:
         path = Path(target)
-        report = check_dockerfile(path) if path.is_file() else check_local_image(target)
-    except (OSError, DockerfileError, LocalImageError) as exc:
+        if path.is_file():
+            report = check_dockerfile(path)
+        else:
+            try:
+                report = check_local_image(target)
+            except LocalImageError:
+                report = registry_tasks.check_registry_image(target, insecure=insecure, ca_bundle=ca_bundle)
+    except (OSError, DockerfileError, LocalImageError, RegistryError, ImageReferenceError) as exc:
         raise Exit(f"images.check: {target}: {exc}", code=1) from exc
     print_report(report, target)
     if not report.ok:
@@ -149,4 +159,4 @@ def check(c, target):
     print(f"{target}: Backend.AI labels valid ({len(report.warnings)} warning(s))")
 
 
-ns = Collection(label, check)
+ns = Collection(label, check, registry_tasks.relabel, registry_tasks.convert, registry_tasks.inspect)
