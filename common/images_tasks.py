@@ -64,20 +64,15 @@ def _profile(c, profile: str | None) -> str | None:
     iterable=["label"],
     help={
         "src": "Dockerfile to read",
-        "dest": "where to write the result; '-' for stdout (ignored with --in-place)",
+        "dest": "where to write the result: a path (SRC itself edits in place) or '-' for stdout",
         "profile": "label profile from images/labels.yaml (default: images.profile in invoke.yaml)",
         "label": "KEY=VALUE on top of the profile; repeatable; KEY= drops a label from the set",
-        "in_place": "rewrite SRC itself",
         "move_entrypoint": "move the final stage's ENTRYPOINT into /opt/container/bootstrap.sh",
     },
 )
-def label(c, src, dest="", profile=None, label=None, in_place=False, move_entrypoint=False):
+def label(c, src, dest, profile=None, label=None, move_entrypoint=False):
     """Inject validated Backend.AI labels into a Dockerfile (idempotent, byte-preserving)."""
     source = Path(src)
-    if in_place:
-        dest = src
-    if not dest:
-        raise Exit("images.label: give DEST ('-' for stdout) or --in-place", code=2)
     try:
         labels = resolve_labels(_profile(c, profile), parse_assignments(label or []))
         text = read_preserving_newlines(source)
