@@ -1,0 +1,1 @@
+"""Vocabulary, parallel corpora and the bucketing sampler."""

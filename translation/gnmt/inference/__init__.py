@@ -1,0 +1,1 @@
+"""Batched beam search, translation of a test set and its BLEU score."""

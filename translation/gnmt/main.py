@@ -1,0 +1,234 @@
+"""Train GNMT to a BLEU target with MLPerf logs: `python -m translation.gnmt.main --data-dir D --seed N`.
+
+Timing follows the 0.7.0 rules: model creation and the vocabulary (allowed during init) come
+before `run_start`; reading the corpora is on the clock. Every epoch ends with BLEU on
+newstest2014; the run stops at the target. Exit codes: 0 target reached, 3 all epochs done below
+the target, 1 bad input or a training fault, 130 interrupted. Every failure still ends the log
+with `run_stop` (status aborted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from common.mllog import MLLog
+from common.mllog import constants as mlc
+from translation.gnmt.data.dataset import Batch, CorpusError, ParallelCorpus, SourceCorpus, collate_pairs
+from translation.gnmt.data.sampler import BucketingSampler
+from translation.gnmt.data.vocabulary import Vocabulary, VocabularyMismatchError
+from translation.gnmt.distributed import Workers, init_workers
+from translation.gnmt.inference.beam_search import BeamSettings
+from translation.gnmt.inference.bleu import bleu_of_bpe_output, read_reference
+from translation.gnmt.inference.translator import translate
+from translation.gnmt.models.gnmt import GNMT
+from translation.gnmt.seeding import RunSeeds
+from translation.gnmt.train.hyperparameters import log_hyperparameters
+from translation.gnmt.train.lr_scheduler import WarmupMultiStepSchedule
+from translation.gnmt.train.trainer import NonFiniteLossError, Trainer
+from translation.layout import SRC_LANG, TGT_LANG, Wmt16Layout
+
+EXIT_BELOW_TARGET = 3
+EXIT_INTERRUPTED = 130
+
+
+class RunInterruptedError(Exception):
+    """SIGINT or SIGTERM arrived: stop, log the abort, keep the log."""
+
+
+class DataMissingError(FileNotFoundError):
+    """--data-dir lacks files the trainer reads."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m translation.gnmt.main", description=__doc__.splitlines()[0])
+    run = p.add_argument_group("run")
+    run.add_argument("--data-dir", type=Path, required=True, help="holds wmt16_de_en/ (translation.layout)")
+    run.add_argument("--seed", type=int, required=True, help="master seed; every other seed derives from it")
+    run.add_argument("--log-file", type=Path, default=None, help="MLPerf log (default: stdout only)")
+    run.add_argument("--target-bleu", type=float, default=24.0)
+    run.add_argument("--epochs", type=int, default=8, help="most epochs before giving up")
+    run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    run.add_argument("--amp", action="store_true", help="bf16 autocast on GPU")
+    run.add_argument("--loader-workers", type=int, default=0, help="DataLoader worker processes")
+    run.add_argument("--cache-cleared", action="store_true", help="the caller dropped the page cache")
+    sub = p.add_argument_group("submission")
+    sub.add_argument("--submission-org", default="Backend.AI")
+    sub.add_argument("--submission-platform", default=None, help="default: <workers>x<device type>")
+    sub.add_argument("--submission-division", choices=["closed", "open"], default="closed")
+    sub.add_argument("--submission-status", choices=["onprem", "cloud", "preview", "research"], default="onprem")
+    model = p.add_argument_group("model (the reference: hidden 1024, 4 layers, dropout 0.2)")
+    model.add_argument("--hidden-size", type=int, default=1024)
+    model.add_argument("--num-layers", type=int, default=4)
+    model.add_argument("--dropout", type=float, default=0.2)
+    opt = p.add_argument_group("solver (rule-tunable: batch, lr, warmup, remain, interval, max length)")
+    opt.add_argument("--batch-size", type=int, default=128, help="sentences per worker")
+    opt.add_argument("--lr", type=float, default=1e-3)
+    opt.add_argument("--warmup-steps", type=float, default=200)
+    opt.add_argument("--remain-steps", type=float, default=0.666, help="below 1: fraction of all steps")
+    opt.add_argument("--decay-interval", type=float, default=None, help="default: (total - remain) // 4")
+    opt.add_argument("--label-smoothing", type=float, default=0.1)
+    opt.add_argument("--clip-grad", type=float, default=5.0)
+    opt.add_argument("--max-length-train", type=int, default=50, help="pairs longer (BOS/EOS included) dropped")
+    opt.add_argument("--num-buckets", type=int, default=5)
+    infer = p.add_argument_group("evaluation")
+    infer.add_argument("--beam-size", type=int, default=5)
+    infer.add_argument("--max-length-test", type=int, default=150)
+    infer.add_argument("--len-norm-factor", type=float, default=0.6)
+    infer.add_argument("--len-norm-const", type=float, default=5.0)
+    infer.add_argument("--cov-penalty-factor", type=float, default=0.1)
+    infer.add_argument("--test-batch-size", type=int, default=128)
+    return p
+
+
+def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise RunInterruptedError(f"received {signal.Signals(signum).name}")
+
+
+def _check_data(layout: Wmt16Layout) -> None:
+    missing = [str(p) for p in layout.required() if not p.is_file()]
+    if missing:
+        raise DataMissingError(
+            f"{layout.root}: missing {', '.join(missing)}; prepare the data (invoke gnmt.prepare, or --sample)"
+        )
+
+
+def _batches(loader: torch.utils.data.DataLoader, epoch: int, rank: int) -> Iterator[Batch]:
+    yield from tqdm(
+        loader, desc=f"epoch {epoch}", unit="batch", disable=None if rank == 0 else True, leave=False, file=sys.stderr
+    )
+
+
+def _train(args: argparse.Namespace, workers: Workers, log: MLLog) -> int:
+    log.event(mlc.CACHE_CLEAR, args.cache_cleared)
+    log.start(mlc.INIT_START)
+    platform = args.submission_platform or f"{workers.world_size}x{workers.device.type}"
+    log.submission(
+        "gnmt",
+        org=args.submission_org,
+        platform=platform,
+        division=args.submission_division,
+        status=args.submission_status,
+    )
+    log.event(mlc.SEED, args.seed)
+    seeds = RunSeeds.derive(args.seed, workers.world_size, args.epochs)
+    layout = Wmt16Layout(args.data_dir)
+    _check_data(layout)
+    vocab = Vocabulary.load(layout.vocab, pad_to=8 if args.amp else 1)
+    torch.manual_seed(seeds.worker[0])  # the same initial weights on every worker
+    model = GNMT(len(vocab), args.hidden_size, args.num_layers, args.dropout).to(workers.device)
+    torch.manual_seed(seeds.worker[workers.rank])  # dropout differs per worker
+    train_model = DistributedDataParallel(model) if workers.distributed else model
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    log.end(mlc.INIT_STOP)
+
+    log.start(mlc.RUN_START)
+    train = ParallelCorpus.load(layout.train(SRC_LANG), layout.train(TGT_LANG), vocab, args.max_length_train)
+    test = SourceCorpus.load(layout.test_bpe(SRC_LANG), vocab, args.max_length_test)
+    references = read_reference(layout.test_raw(TGT_LANG))
+    if len(references) != len(test):
+        raise CorpusError(
+            f"{layout.test_raw(TGT_LANG)} has {len(references)} lines, "
+            f"{layout.test_bpe(SRC_LANG)} has {len(test)}: expected one reference per source"
+        )
+    sampler = BucketingSampler(
+        train.lengths(),
+        args.batch_size,
+        seeds.epoch,
+        args.max_length_train,
+        args.num_buckets,
+        workers.world_size,
+        workers.rank,
+    )
+    loader = torch.utils.data.DataLoader(
+        train,
+        batch_sampler=sampler,
+        collate_fn=collate_pairs,
+        num_workers=args.loader_workers,
+        pin_memory=workers.device.type == "cuda",
+    )
+    schedule = WarmupMultiStepSchedule.for_run(
+        len(sampler) * args.epochs, args.warmup_steps, args.remain_steps, args.decay_interval
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    log_hyperparameters(
+        log,
+        global_batch_size=sampler.global_batch_size,
+        learning_rate=args.lr,
+        schedule=schedule,
+        max_sequence_length=args.max_length_train,
+    )
+    log.event(mlc.TRAIN_SAMPLES, len(train))
+    log.event(mlc.EVAL_SAMPLES, len(test))
+    trainer = Trainer(train_model, optimizer, scheduler, workers.device, args.label_smoothing, args.clip_grad, args.amp)
+    beam = BeamSettings(
+        args.beam_size, args.max_length_test, args.len_norm_factor, args.len_norm_const, args.cov_penalty_factor
+    )
+
+    for epoch in range(1, args.epochs + 1):
+        log.start(mlc.EPOCH_START, metadata={mlc.EPOCH_NUM: epoch})
+        sampler.set_epoch(epoch - 1)
+        stats = trainer.train_epoch(_batches(loader, epoch, workers.rank))
+        log.end(mlc.EPOCH_STOP, metadata={mlc.EPOCH_NUM: epoch})
+        log.start(mlc.EVAL_START, metadata={mlc.EPOCH_NUM: epoch})
+        output = translate(
+            model,
+            test,
+            vocab,
+            beam,
+            args.test_batch_size,
+            workers.device,
+            workers.rank,
+            workers.world_size,
+            workers.gather_dicts,
+        )
+        bleu = bleu_of_bpe_output(output, layout.test_raw(TGT_LANG))
+        log.event(mlc.EVAL_ACCURACY, round(bleu / 100.0, 6), metadata={mlc.EPOCH_NUM: epoch})
+        log.end(mlc.EVAL_STOP, metadata={mlc.EPOCH_NUM: epoch})
+        if workers.rank == 0:
+            print(
+                f"epoch {epoch}: loss {stats.mean_loss:.3f}, {stats.tokens_per_second:.0f} target tokens/s "
+                f"per worker, BLEU {bleu:.2f}",
+                flush=True,
+            )
+        if bleu >= args.target_bleu:
+            log.end(mlc.RUN_STOP, metadata={mlc.STATUS: mlc.SUCCESS})
+            return 0
+    log.end(mlc.RUN_STOP, metadata={mlc.STATUS: mlc.ABORTED})
+    if workers.rank == 0:
+        print(f"BLEU target {args.target_bleu} not reached in {args.epochs} epochs", file=sys.stderr)
+    return EXIT_BELOW_TARGET
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    previous = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    workers = init_workers(args.device)
+    log = MLLog.open(args.log_file, rank=workers.rank)
+    try:
+        return _train(args, workers, log)
+    except (DataMissingError, CorpusError, VocabularyMismatchError, NonFiniteLossError, ValueError) as error:
+        log.end(mlc.RUN_STOP, metadata={mlc.STATUS: mlc.ABORTED, "error": str(error)})
+        print(f"gnmt: {error}", file=sys.stderr)
+        return 1
+    except RunInterruptedError as error:
+        log.end(mlc.RUN_STOP, metadata={mlc.STATUS: mlc.ABORTED, "error": str(error)})
+        print(f"gnmt: {error}; run aborted, log kept", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        log.close()
+        workers.close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The GNMT network: shared embedding, encoder, attention decoder."""

@@ -1,0 +1,1 @@
+"""Loss, learning-rate schedule and the training loop."""
