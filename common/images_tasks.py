@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from invoke import Collection, Exit, task
 
 from common import registry_tasks
+from common.atomic import atomic_path
 from common.dockerfile import DockerfileError, final_stage_labels, final_user, inject_labels, parse
 from common.image_tag import ImageReferenceError
 from common.labels import (
@@ -26,19 +26,13 @@ from common.registry_errors import RegistryError
 
 
 def write_atomically(path: Path, text: str, mode: int | None = None) -> None:
-    """Write beside the target and rename, so a reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            handle.write(text)
+    """Write beside the target and rename, keeping the target's mode unless one is given."""
+    if mode is None and path.exists():
+        mode = path.stat().st_mode & 0o7777
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, newline="")
         if mode is not None:
             os.chmod(tmp, mode)
-        elif path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_preserving_newlines(path: Path) -> str:
