@@ -3,6 +3,10 @@
 from invoke import Collection
 
 from common import images_tasks
+from object_detection import tasks as maskrcnn_tasks
+from translation import tasks as gnmt_tasks
 
 ns = Collection()
 ns.add_collection(images_tasks.ns, name="images")
+ns.add_collection(maskrcnn_tasks.ns, name="maskrcnn")
+ns.add_collection(gnmt_tasks.ns, name="gnmt")
