@@ -97,9 +97,11 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
 class RegistryAuthenticator:
     """Answers 401 challenges; remembers the Authorization value per repository scope."""
 
-    def __init__(self, registry: str, session: requests.Session, credentials: Credentials | None) -> None:
+    def __init__(self, registry: str, session: requests.Session, credentials: Credentials | None,
+                 verify: str | bool = True) -> None:
         self.registry = registry
         self.session = session
+        self.verify = verify
         self.credentials = credentials
         self._headers: dict[str, str] = {}
 
@@ -115,20 +117,23 @@ class RegistryAuthenticator:
                 raise RegistryAuthError(reference, step, "the registry asks for a login; give credentials "
                                         f"(--username + --password-stdin, {ENV_USERNAME}/{ENV_PASSWORD}, "
                                         "or docker login)")
-            if "*" in self._headers:
-                raise RegistryAuthError(reference, step, f"the registry refused the credentials of {who}")
             token = base64.b64encode(
                 f"{self.credentials.username}:{self.credentials.password}".encode()).decode()
             self._headers["*"] = f"Basic {token}"
             return self._headers["*"]
         if scheme == "bearer" and "realm" in params:
-            value = f"Bearer {self._fetch_token(params, who, reference, step)}"
-            if self._headers.get(scope_key) == value:
-                raise RegistryAuthError(reference, step, f"{who} is not allowed "
-                                        f"{params.get('scope', 'this access')}")
-            self._headers[scope_key] = value
-            return value
+            self._headers[scope_key] = f"Bearer {self._fetch_token(params, who, reference, step)}"
+            return self._headers[scope_key]
         raise RegistryAuthError(reference, step, f"unsupported authentication challenge {scheme!r}")
+
+    def refused(self, response: requests.Response, reference: str, step: str) -> RegistryAuthError:
+        """The error for a 401 that came back although the challenge was answered."""
+        scheme, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
+        who = f"user {self.credentials.username!r}" if self.credentials else "anonymous access"
+        if scheme == "bearer":
+            return RegistryAuthError(reference, step, f"{who} is not allowed "
+                                     f"{params.get('scope', 'this access')} (HTTP 401)")
+        return RegistryAuthError(reference, step, f"the registry refused the credentials of {who}")
 
     def _fetch_token(self, params: dict[str, str], who: str, reference: str, step: str) -> str:
         query: list[tuple[str, str]] = []
@@ -137,7 +142,8 @@ class RegistryAuthenticator:
         query.extend(("scope", scope) for scope in params.get("scope", "").split() if scope)
         auth = (self.credentials.username, self.credentials.password) if self.credentials else None
         try:
-            reply = self.session.get(params["realm"], params=query, auth=auth, timeout=60)
+            reply = self.session.get(params["realm"], params=query, auth=auth, timeout=60,
+                                     verify=self.verify)
         except requests.RequestException as exc:
             raise RegistryUnavailableError(reference, f"{step} (token from {params['realm']})",
                                            type(exc).__name__) from exc

@@ -28,7 +28,8 @@ TIMEOUT = (10, 300)
 
 
 class RegistryClient:
-    """One registry host. `insecure` means plain HTTP; `ca_bundle` adds a CA to verify TLS against."""
+    """One registry host. `insecure` means plain HTTP; `ca_bundle` is the PEM file TLS is verified
+    against instead of the system CAs."""
 
     def __init__(self, host: str, credentials: Credentials | None = None, *, insecure: bool = False,
                  ca_bundle: Path | None = None, session: requests.Session | None = None,
@@ -36,8 +37,9 @@ class RegistryClient:
         self.host = host
         self.base_url = f"{'http' if insecure else 'https'}://{host}/v2/"
         self.session = session or requests.Session()
-        self.session.verify = str(ca_bundle) if ca_bundle else True
-        self.auth = RegistryAuthenticator(host, self.session, credentials)
+        # Passed on every request: requests lets REQUESTS_CA_BUNDLE override a session's own setting.
+        self.verify: str | bool = str(ca_bundle) if ca_bundle else True
+        self.auth = RegistryAuthenticator(host, self.session, credentials, self.verify)
         self.chunk_size = chunk_size
         self.bytes_sent = 0
         self.bytes_received = 0
@@ -57,17 +59,20 @@ class RegistryClient:
                 headers["Authorization"] = authorization
             try:
                 response = self.session.request(method, url, data=data, headers=headers,
-                                                timeout=TIMEOUT, **kwargs)
+                                                timeout=TIMEOUT, verify=self.verify, **kwargs)
             except requests.ConnectionError as exc:
                 raise RegistryUnavailableError(reference, step, f"cannot reach {self.host} "
                                                f"({type(exc).__name__})") from exc
             except requests.RequestException as exc:
                 raise RegistryUnavailableError(reference, step, f"{type(exc).__name__} talking to "
                                                f"{self.host}") from exc
-            if response.status_code == 401 and attempt == 0 and not _is_stream(data):
-                self.auth.answer(response, repository, reference, step)
-                continue
-            break
+            if response.status_code != 401:
+                break
+            if attempt == 1 or (authorization or "").startswith("Basic "):
+                raise self.auth.refused(response, reference, step)
+            if _is_stream(data):
+                break
+            self.auth.answer(response, repository, reference, step)
         if response.status_code in ok:
             self.bytes_received += len(response.content) if not kwargs.get("stream") else 0
             return response

@@ -15,7 +15,18 @@ from common.relabel import RelabelPlan
 def push_plan(plan: RelabelPlan, source: RegistryClient, target: RegistryClient,
               destination: RegistryReference, *, log: Callable[[str], None] = lambda _: None,
               progress: Callable[[int], None] | None = None) -> str:
-    """Returns the digest the destination tag now points at."""
+    """Returns the digest the destination now points at. Errors name the destination and the step."""
+    try:
+        return _push(plan, source, target, destination, log, progress)
+    except RegistryError as exc:
+        what = exc.reference.rpartition("@")[2] if "@" in exc.reference else exc.reference
+        kept = f"; {destination} still points to the previous image" if destination.tag else ""
+        raise type(exc)(str(destination), f"{exc.step} ({what})", f"{exc.detail}{kept}") from exc
+
+
+def _push(plan: RelabelPlan, source: RegistryClient, target: RegistryClient,
+          destination: RegistryReference, log: Callable[[str], None],
+          progress: Callable[[int], None] | None) -> str:
     repository = destination.repository
     for image in plan.platforms:
         manifest = image.new_manifest
@@ -29,11 +40,6 @@ def push_plan(plan: RelabelPlan, source: RegistryClient, target: RegistryClient,
         if manifest is not plan.new_root:
             target.put_manifest(repository, manifest.digest, manifest)
             log(f"{image.name}: manifest {manifest.digest[:19]} written by digest")
-    ref = destination.tag or plan.new_root.digest
-    try:
-        digest = target.put_manifest(repository, ref, plan.new_root)
-    except RegistryError as exc:
-        raise type(exc)(exc.reference, f"{exc.step} (moving tag {ref}; it still points to the previous "
-                        "image)", exc.detail) from exc
-    log(f"{destination.with_tag(ref) if destination.tag else destination}: now {digest}")
+    digest = target.put_manifest(repository, destination.tag or plan.new_root.digest, plan.new_root)
+    log(f"{destination}: now {digest}")
     return digest

@@ -29,7 +29,7 @@ CONNECTION_HELP = {
     "username": "login for the registry (destination for convert); the password comes from stdin",
     "password_stdin": "read the password (or Harbor robot secret) from stdin",
     "insecure": "plain HTTP instead of TLS (source registry for convert)",
-    "ca_bundle": "PEM file of extra CAs to verify the registries' TLS certificates against",
+    "ca_bundle": "PEM file of CAs to verify the registries' TLS against (instead of the system CAs)",
 }
 EDIT_HELP = {
     "label": "KEY=VALUE to set; repeatable",
