@@ -31,17 +31,19 @@ EXPECTED_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-def add_common_args(parser: argparse.ArgumentParser) -> None:
+def add_common_args(parser: argparse.ArgumentParser, manifest: Path) -> None:
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get(DATA_DIR_ENV, DEFAULT_DATA_DIR)),
                         help=f"dataset root (default: ${DATA_DIR_ENV} or ./{DEFAULT_DATA_DIR})")
     parser.add_argument("--jobs", type=int, default=4, help="files handled at once (default 4)")
     parser.add_argument("--sample", action="store_true",
                         help="the small generated sample instead of the real dataset")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each step")
+    parser.add_argument("--manifest", type=Path, default=manifest,
+                        help=f"dataset manifest (default: {manifest.parent.name}/{manifest.name})")
 
 
-def add_download_args(parser: argparse.ArgumentParser) -> None:
-    add_common_args(parser)
+def add_download_args(parser: argparse.ArgumentParser, manifest: Path) -> None:
+    add_common_args(parser, manifest)
     parser.add_argument("--mirror", default=os.environ.get(MIRROR_ENV),
                         help=f"base URL serving the same paths as the original hosts (default: ${MIRROR_ENV})")
     parser.add_argument("--from", dest="source_dir", type=Path,
@@ -50,8 +52,8 @@ def add_download_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the --sample generator")
 
 
-def add_verify_args(parser: argparse.ArgumentParser) -> None:
-    add_common_args(parser)
+def add_verify_args(parser: argparse.ArgumentParser, manifest: Path) -> None:
+    add_common_args(parser, manifest)
     parser.add_argument("--full", action="store_true", help="re-hash every file, ignoring stamps")
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from tqdm import tqdm
 
 from common.atomic import part_path
@@ -73,6 +74,14 @@ def mirrored(url: str, mirror: str | None) -> str:
         return url
     parts = urlsplit(url)
     return mirror.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
+        n /= 1000
+    return f"{n:.1f} TB"
 
 
 def _part_size(dest: Path) -> int:
@@ -160,8 +169,7 @@ class Downloader:
         for folder, need in needed.items():
             free = shutil.disk_usage(folder).free
             if need > free:
-                raise InsufficientSpaceError(
-                    f"{folder}: {need / 1e9:.2f} GB to download but only {free / 1e9:.2f} GB free")
+                raise InsufficientSpaceError(f"{folder}: {_human(need)} to download but only {_human(free)} free")
 
     # -- one file ----------------------------------------------------------------------------------
 
@@ -232,7 +240,7 @@ class Downloader:
         while True:
             try:
                 complete = self._attempt(url, item, part, bar, digest)
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+            except (requests.ConnectionError, requests.Timeout, urllib3.exceptions.HTTPError,
                     _RetryableError) as exc:
                 complete, reason = False, exc
             except OSError as exc:
@@ -259,7 +267,8 @@ class Downloader:
             offset = 0
         if item.size is not None and offset == item.size:
             return True
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        # identity: Range offsets must count the file's own bytes, not a compressed encoding's.
+        headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={offset}-"} if offset else {})}
         with self._session().get(url, headers=headers, stream=True, timeout=self.timeout) as r:
             if r.status_code >= 500 or r.status_code == 429:
                 raise _RetryableError(f"HTTP {r.status_code} {r.reason}")
@@ -278,7 +287,8 @@ class Downloader:
                 mode = "wb"
             h = digest.catch_up(part) if mode == "ab" else digest.restart()
             with part.open(mode) as f:
-                for chunk in r.iter_content(CHUNK):
+                # read1 hands over whatever arrived, so bytes before a dropped connection are kept.
+                while chunk := r.raw.read1(CHUNK):
                     f.write(chunk)
                     h.update(chunk)
                     digest.length += len(chunk)

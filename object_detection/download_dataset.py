@@ -19,7 +19,7 @@ MANIFEST = Path(__file__).with_name("dataset_manifest.yaml")
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m object_detection.download_dataset", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_download_args(p)
+    add_download_args(p, MANIFEST)
     return p
 
 
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         layout = build_sample(args.data_dir, seed=args.seed)
         print(f"sample COCO dataset written to {layout.coco_dir}, weights to {layout.weights}")
         return 0
-    manifest = load_manifest(MANIFEST)
+    manifest = load_manifest(args.manifest)
     download(manifest, args.data_dir, args)
     extract_downloads(manifest, args.data_dir)
     print(f"COCO 2017 and the ResNet-50 weights are in {args.data_dir}")

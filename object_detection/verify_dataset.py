@@ -23,7 +23,7 @@ MANIFEST = Path(__file__).with_name("dataset_manifest.yaml")
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m object_detection.verify_dataset", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_verify_args(p)
+    add_verify_args(p, MANIFEST)
     return p
 
 
@@ -68,9 +68,9 @@ def run(args: argparse.Namespace) -> int:
     if args.sample:
         problems, checks = layout_problems(layout, None)
         return report(problems, checks, f"Mask R-CNN sample in {args.data_dir}")
-    manifest = load_manifest(MANIFEST)
+    manifest = load_manifest(args.manifest)
     problems, checked = checksum_problems(manifest, args.data_dir, args.full, args.jobs)
-    more, checks = layout_problems(layout, manifest.extra["images"])
+    more, checks = layout_problems(layout, manifest.extra.get("images"))
     return report([*problems, *more], checked + checks, f"Mask R-CNN data in {args.data_dir}")
 
 

@@ -24,7 +24,7 @@ MANIFEST = Path(__file__).with_name("dataset_manifest.yaml")
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m translation.download_dataset", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_download_args(p)
+    add_download_args(p, MANIFEST)
     p.add_argument("--workers", type=int, default=None, help="processes for tokenisation and BPE (default: all cores)")
     return p
 
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         build_sample(args.data_dir, seed=args.seed, workers=args.workers)
         print(f"sample WMT16 en-de dataset written to {Wmt16Layout(args.data_dir).root}")
         return 0
-    manifest = load_manifest(MANIFEST)
+    manifest = load_manifest(args.manifest)
     download(manifest, args.data_dir, args)
     extract_downloads(manifest, args.data_dir)
     preprocess(Wmt16Layout(args.data_dir), raw_sources(manifest, args.data_dir), workers=args.workers)

@@ -22,7 +22,7 @@ MANIFEST = Path(__file__).with_name("dataset_manifest.yaml")
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m translation.verify_dataset", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_verify_args(p)
+    add_verify_args(p, MANIFEST)
     return p
 
 
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if args.sample:
         problems, checks = layout_problems(layout, None)
         return report(problems, checks, f"GNMT sample in {layout.root}")
-    manifest = load_manifest(MANIFEST)
+    manifest = load_manifest(args.manifest)
     problems, checked = checksum_problems(manifest, args.data_dir, args.full, args.jobs)
     more, checks = layout_problems(layout, manifest.extra.get("test_sentences"))
     return report([*problems, *more], checked + checks, f"GNMT data in {layout.root}")
