@@ -97,7 +97,7 @@ def _print_plan(plan: RelabelPlan) -> None:
 
 def _require_valid(plan: RelabelPlan) -> None:
     for image in plan.platforms:
-        image.report.raise_for_errors(f"{plan.source} ({image.name})")
+        image.report.raise_for_errors(f"nothing written; {plan.source} ({image.name})")
 
 
 @task(positional=["ref"], iterable=["label", "unset"],

@@ -43,6 +43,10 @@ class Registry:
     def unique(self, name: str) -> str:
         return self.ref(name, uuid.uuid4().hex[:10])
 
+    def unique_repository(self, name: str) -> str:
+        """A repository no earlier run has written to (the shared registry keeps its data)."""
+        return self.ref(f"{name}-{uuid.uuid4().hex[:10]}", "1")
+
     def connection_args(self) -> list[str]:
         """Options of the images.* tasks; the password itself goes through stdin."""
         args = ["--insecure"] if self.ca is None else ["--ca-bundle", str(self.ca)]

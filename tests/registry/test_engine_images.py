@@ -95,7 +95,7 @@ def test_check_reports_the_labels_of_a_registry_image(plain_registry: Registry, 
 
 
 def test_convert_within_a_registry_mounts_layers(plain_registry: Registry, pushed_base: str):
-    target = plain_registry.unique("converted")
+    target = plain_registry.unique_repository("converted")
 
     result = run_invoke("images.convert", pushed_base, target, *PROFILE, "--as-index", "--insecure",
                         "--dest-insecure")
