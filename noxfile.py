@@ -22,3 +22,30 @@ def tests(session: nox.Session) -> None:
     """All tests; pass pytest options after `--` (e.g. `-m "not slow"` for the fast set)."""
     session.install("-e", ".[train,dev]")
     session.run("python", "-m", "pytest", *session.posargs)
+
+
+# Image sessions: one venv with the light control plane (docker SDK, labels, registry client; no
+# torch). The matrix is selected with options after `--`, never with a parametrize argument named
+# `python` (nox would take it for the interpreter):
+#   nox -s build_images -- --benchmark maskrcnn --cuda 12.4 --py 3.11 [--base-image IMG]
+def _image_session(session: nox.Session, module: str) -> None:
+    session.install("-e", ".")
+    session.run("python", "-m", module, *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def build_images(session: nox.Session) -> None:
+    """Build the matrix's images (all, or --benchmark/--cuda/--py); see images/README.md."""
+    _image_session(session, "common.image_build")
+
+
+@nox.session(python=PYTHON)
+def test_images(session: nox.Session) -> None:
+    """Check built images against the Backend.AI image contract."""
+    _image_session(session, "common.image_contract")
+
+
+@nox.session(python=PYTHON)
+def push_images(session: nox.Session) -> None:
+    """Push built images and their manifest lists; credentials from env or --password-stdin."""
+    _image_session(session, "common.image_push")
