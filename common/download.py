@@ -89,23 +89,40 @@ def _part_size(dest: Path) -> int:
     return part.stat().st_size if part.exists() else 0
 
 
+class _NoDigest:
+    """Stands in for a hash when no checksum is known: nothing to compute."""
+
+    def update(self, data: bytes) -> None:
+        pass
+
+    def hexdigest(self) -> str:
+        return ""
+
+
+def _new_hash(checksum: Checksum | None) -> hashlib._Hash | _NoDigest:
+    return hashlib.new(checksum.algo) if checksum else _NoDigest()
+
+
 class _RunningDigest:
     """Hashes bytes as they arrive, so a finished download needs no second pass over the file."""
 
-    def __init__(self, algo: str) -> None:
-        self.algo = algo
+    def __init__(self, checksum: Checksum | None) -> None:
+        self.checksum = checksum
         self.restart()
 
-    def restart(self) -> hashlib._Hash:
-        self.hash = hashlib.new(self.algo)
+    def restart(self) -> hashlib._Hash | _NoDigest:
+        self.hash = _new_hash(self.checksum)
         self.length = 0
         return self.hash
 
-    def catch_up(self, part: Path) -> hashlib._Hash:
+    def catch_up(self, part: Path) -> hashlib._Hash | _NoDigest:
         """The hash of the part file so far (re-read when bytes arrived outside this digest)."""
         size = part.stat().st_size if part.exists() else 0
         if size != self.length:
             self.restart()
+            if self.checksum is None:
+                self.length = size
+                return self.hash
             with part.open("rb") as f:
                 while chunk := f.read(CHUNK):
                     self.hash.update(chunk)
@@ -219,7 +236,7 @@ class Downloader:
         src = self.source_dir / item.dest.name
         if not src.is_file():
             raise DownloadError(f"{item.dest.name}: not found in --from directory ({src})")
-        h = hashlib.new(item.checksum.algo if item.checksum else "sha256")
+        h = _new_hash(item.checksum)
         with src.open("rb") as fin, part.open("wb") as fout:
             while chunk := fin.read(CHUNK):
                 fout.write(chunk)
@@ -235,7 +252,7 @@ class Downloader:
 
     def _download(self, item: Remote, part: Path, bar: tqdm) -> str:
         url = mirrored(item.url, self.mirror)
-        digest = _RunningDigest(item.checksum.algo if item.checksum else "sha256")
+        digest = _RunningDigest(item.checksum)
         attempt = 0
         while True:
             try:
