@@ -97,9 +97,8 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
 class RegistryAuthenticator:
     """Answers 401 challenges; remembers the Authorization value per repository scope."""
 
-    def __init__(self, registry: str, session: requests.Session, credentials: Credentials | None,
+    def __init__(self, session: requests.Session, credentials: Credentials | None,
                  verify: str | bool = True) -> None:
-        self.registry = registry
         self.session = session
         self.verify = verify
         self.credentials = credentials

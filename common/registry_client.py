@@ -39,7 +39,7 @@ class RegistryClient:
         self.session = session or requests.Session()
         # Passed on every request: requests lets REQUESTS_CA_BUNDLE override a session's own setting.
         self.verify: str | bool = str(ca_bundle) if ca_bundle else True
-        self.auth = RegistryAuthenticator(host, self.session, credentials, self.verify)
+        self.auth = RegistryAuthenticator(self.session, credentials, self.verify)
         self.chunk_size = chunk_size
         self.bytes_sent = 0
         self.bytes_received = 0

@@ -87,11 +87,15 @@ def test_as_index_makes_a_single_manifest_visible_to_23_09(plain_registry: Regis
     assert raw["manifests"][0]["platform"] == {"architecture": "amd64", "os": "linux"}
 
 
-def test_check_reports_the_labels_of_a_registry_image(plain_registry: Registry, pushed_base: str):
-    result = run_invoke("images.check", pushed_base, "--insecure")
+def test_check_reads_a_registry_image_that_is_not_local(plain_registry: Registry, pushed_base: str):
+    ref = plain_registry.unique("remote-only")
+    skopeo_copy(plain_registry, pushed_base, plain_registry, ref)
+
+    result = run_invoke("images.check", ref, "--insecure")
 
     assert result.returncode == 1
     assert "ai.backend.kernelspec=(missing)" in result.stderr
+    assert "[manifest-list]" in result.stderr
 
 
 def test_convert_within_a_registry_mounts_layers(plain_registry: Registry, pushed_base: str):
