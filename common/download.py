@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
 import re
 import shutil
 import threading
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 import requests
@@ -128,6 +130,42 @@ class _RunningDigest:
                     self.hash.update(chunk)
                     self.length += len(chunk)
         return self.hash
+
+
+class _Sink:
+    """Writes and hashes received chunks on a second thread, so reading the socket never waits for
+    the disk or the hash (both release the GIL on large buffers)."""
+
+    def __init__(self, f: BinaryIO, digest: _RunningDigest) -> None:
+        self._f = f
+        self._digest = digest
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is not None:
+                continue
+            try:
+                self._f.write(chunk)
+                self._digest.hash.update(chunk)
+                self._digest.length += len(chunk)
+            except BaseException as exc:  # handed to the reading thread by put() / close()
+                self._error = exc
+
+    def put(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk)
+
+    def close(self) -> None:
+        """Wait until every chunk handed over is on disk; raise the writer's error, if any."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 class Downloader:
@@ -302,12 +340,17 @@ class Downloader:
             elif offset:
                 log.warning("%s: %s ignores Range; starting again from byte 0", item.dest.name, url)
                 mode = "wb"
-            h = digest.catch_up(part) if mode == "ab" else digest.restart()
+            if mode == "ab":
+                digest.catch_up(part)
+            else:
+                digest.restart()
             with part.open(mode) as f:
-                # read1 hands over whatever arrived, so bytes before a dropped connection are kept.
-                while chunk := r.raw.read1(CHUNK):
-                    f.write(chunk)
-                    h.update(chunk)
-                    digest.length += len(chunk)
-                    self._advance(bar, len(chunk))
+                sink = _Sink(f, digest)
+                try:
+                    # read1 hands over whatever arrived, so bytes before a dropped connection are kept.
+                    while chunk := r.raw.read1(CHUNK):
+                        sink.put(chunk)
+                        self._advance(bar, len(chunk))
+                finally:
+                    sink.close()
         return item.size is None or part.stat().st_size == item.size
