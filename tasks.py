@@ -2,7 +2,7 @@
 
 from invoke import Collection
 
-from common import images_tasks
+from common import bai_tasks, images_tasks
 from object_detection import tasks as maskrcnn_tasks
 from translation import tasks as gnmt_tasks
 
@@ -10,3 +10,4 @@ ns = Collection()
 ns.add_collection(images_tasks.ns, name="images")
 ns.add_collection(maskrcnn_tasks.ns, name="maskrcnn")
 ns.add_collection(gnmt_tasks.ns, name="gnmt")
+ns.add_collection(bai_tasks.ns, name="bai")

@@ -1,0 +1,150 @@
+"""Where a sandbox keeps its files and which ports it listens on.
+
+All ports derive from one base so that two sandboxes (a user's and the test suite's) never meet, and
+none of them is a service's usual port (5432, 6379, 2379, 8080 ...) that something else may hold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_PORT_BASE = 18000
+BACKEND_AI_VERSION = "23.9.10"
+PYTHON_VERSION = "3.11"
+STORAGE_HOST = "local:volume1"
+
+
+@dataclass(frozen=True)
+class SandboxPorts:
+    """The TCP ports of one sandbox, all on 127.0.0.1."""
+
+    base: int = DEFAULT_PORT_BASE
+
+    @property
+    def manager(self) -> int:
+        return self.base + 81
+
+    @property
+    def postgres(self) -> int:
+        return self.base + 32
+
+    @property
+    def redis(self) -> int:
+        return self.base + 79
+
+    @property
+    def etcd(self) -> int:
+        return self.base + 23
+
+    @property
+    def etcd_peer(self) -> int:
+        return self.base + 24
+
+    @property
+    def storage_client(self) -> int:
+        return self.base + 21
+
+    @property
+    def storage_manager(self) -> int:
+        return self.base + 22
+
+    @property
+    def agent_rpc(self) -> int:
+        return self.base + 1
+
+    @property
+    def agent_sock(self) -> int:
+        return self.base + 7
+
+    @property
+    def monitors(self) -> dict[str, int]:
+        """aiomonitor consoles each daemon opens (Backend.AI's defaults would clash between sandboxes)."""
+        return {"manager_monitor_port": self.base + 100, "manager_monitor_web_port": self.base + 101,
+                "agent_monitor_port": self.base + 110, "agent_monitor_web_port": self.base + 111,
+                "storage_monitor_port": self.base + 120, "storage_monitor_web_port": self.base + 121}
+
+    @property
+    def container_range(self) -> tuple[int, int]:
+        return self.base + 1000, self.base + 1999
+
+    def listening(self) -> dict[str, int]:
+        """Service name -> port, for the checks before start and for status."""
+        return {"postgres": self.postgres, "redis": self.redis, "etcd": self.etcd,
+                "etcd-peer": self.etcd_peer, "storage-proxy (client)": self.storage_client,
+                "storage-proxy (manager)": self.storage_manager, "manager": self.manager,
+                "agent (rpc)": self.agent_rpc, "agent (socket)": self.agent_sock}
+
+
+@dataclass(frozen=True)
+class SandboxLayout:
+    """The sandbox folder: its own virtualenv, configs, data and logs."""
+
+    root: Path
+    ports: SandboxPorts = SandboxPorts()
+
+    @property
+    def venv(self) -> Path:
+        return self.root / "venv"
+
+    @property
+    def bin(self) -> Path:
+        return self.venv / "bin"
+
+    @property
+    def cfg(self) -> Path:
+        return self.root / "cfg"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def pg_data(self) -> Path:
+        return self.root / "pg" / "data"
+
+    @property
+    def volume(self) -> Path:
+        return self.root / "vfs" / "volume1"
+
+    @property
+    def client_env(self) -> Path:
+        """BACKEND_* variables for the client (mode 0600; holds the secret key)."""
+        return self.cfg / "client.env"
+
+    @property
+    def secrets(self) -> Path:
+        return self.cfg / "secrets.json"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.ports.manager}"
+
+    @property
+    def agent_id(self) -> str:
+        return f"i-sandbox-{self.ports.base}"
+
+    @property
+    def site_packages(self) -> Path:
+        return self.venv / "lib" / f"python{PYTHON_VERSION}" / "site-packages"
+
+    @property
+    def socket_relay_container(self) -> str:
+        """The agent names its relay container after the md5 of its own agent.py path (agent/utils.py)."""
+        agent_py = self.site_packages / "ai" / "backend" / "agent" / "agent.py"
+        return f"backendai-socket-relay.{hashlib.md5(str(agent_py).encode()).hexdigest()[:12]}"
+
+    def log(self, service: str) -> Path:
+        return self.logs / f"{service}.log"
+
+    def pidfile(self, service: str) -> Path:
+        return self.run / f"{service}.pid"
+
+    def marker(self, step: str) -> Path:
+        """Present once a one-time step (install, database init, bootstrap) has completed."""
+        return self.run / f"{step}.done"
