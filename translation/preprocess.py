@@ -15,8 +15,9 @@ import logging
 import os
 import re
 import shutil
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,14 +97,27 @@ def _chunks(path: Path, lang: str) -> Iterator[tuple[str, list[str]]]:
             yield lang, batch
 
 
+def _bounded_map(pool: ProcessPoolExecutor, fn: Callable, items: Iterable, window: int) -> Iterator:
+    """pool.map that keeps at most `window` items in flight, so a large file is never all in memory."""
+    pending: deque[Future] = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
 def tokenize_files(jobs: list[tuple[Path, Path, Lang]], workers: int) -> None:
     """Tokenise (src, dst, lang) jobs; chunks of lines go to `workers` processes, order kept."""
     pool = ProcessPoolExecutor(workers) if workers > 1 else None
     try:
         for src, dst, lang in jobs:
-            mapper = pool.map if pool else map
+            chunks = _chunks(src, lang)
+            results = _bounded_map(pool, _tokenize_chunk, chunks, 4 * workers) if pool else map(
+                _tokenize_chunk, chunks)
             with atomic_path(dst) as tmp, tmp.open("w", encoding="utf-8") as out:
-                for lines in mapper(_tokenize_chunk, _chunks(src, lang)):
+                for lines in results:
                     out.writelines(line + "\n" for line in lines)
     finally:
         if pool:
