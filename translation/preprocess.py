@@ -10,6 +10,9 @@ rerun skips a step whose outputs are unchanged, and reruns everything after the 
 
 from __future__ import annotations
 
+import contextlib
+import io
+import itertools
 import json
 import logging
 import os
@@ -217,30 +220,19 @@ def apply_bpe(codes: Path, jobs: list[tuple[Path, Path]], workers: int) -> None:
 
 
 def build_vocab(inputs: list[Path], dst: Path) -> int:
-    """Tokens of the BPE'd training data, most frequent first (get_vocab.py | cut -f1)."""
+    """Tokens of the BPE'd training data, most frequent first, ties in order of first appearance.
+
+    One get_vocab pass over the inputs in sequence, as `cat en de | get_vocab.py | cut -f1 -d ' '`.
+    """
     from subword_nmt.get_vocab import get_vocab  # noqa: PLC0415
 
-    counts = _CountWriter()
-    for path in inputs:
-        with path.open(encoding="utf-8") as f:
-            get_vocab(f, counts)
-    tokens = counts.tokens()
+    with contextlib.ExitStack() as stack:
+        files = [stack.enter_context(p.open(encoding="utf-8")) for p in inputs]
+        ranked = io.StringIO()
+        get_vocab(itertools.chain(*files), ranked)
+    tokens = [line.split(" ", 1)[0] for line in ranked.getvalue().splitlines()]
     write_text_atomic(dst, "".join(t + "\n" for t in tokens))
     return len(tokens)
-
-
-class _CountWriter:
-    """Collects get_vocab's "token count" lines so several inputs add up into one ranking."""
-
-    def __init__(self) -> None:
-        self.counts: dict[str, int] = {}
-
-    def write(self, line: str) -> None:
-        token, count = line.rstrip("\n").rsplit(" ", 1)
-        self.counts[token] = self.counts.get(token, 0) + int(count)
-
-    def tokens(self) -> list[str]:
-        return [t for t, _ in sorted(self.counts.items(), key=lambda kv: kv[1], reverse=True)]
 
 
 # --- the pipeline ---------------------------------------------------------------------------------

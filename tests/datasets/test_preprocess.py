@@ -6,7 +6,14 @@ import random
 
 import pytest
 
-from translation.preprocess import PreprocessError, clean_corpus, latin1_filter, sgm_lines, tokenize_files
+from translation.preprocess import (
+    PreprocessError,
+    build_vocab,
+    clean_corpus,
+    latin1_filter,
+    sgm_lines,
+    tokenize_files,
+)
 from translation.sample import corpus
 
 
@@ -58,3 +65,10 @@ def test_corpora_of_different_length_are_refused(tmp_path):
     with pytest.raises(PreprocessError, match=r"x\.de and .*x\.en differ in line count"):
         clean_corpus({"de": tmp_path / "x.de", "en": tmp_path / "x.en"}, out)
     assert not out["de"].exists() and not out["en"].exists()
+
+
+def test_vocab_ranks_by_count_then_first_appearance_across_both_languages(tmp_path):
+    (tmp_path / "t.en").write_text("b a@@ a@@\n", encoding="utf-8")
+    (tmp_path / "t.de").write_text("c b\nd\n", encoding="utf-8")
+    assert build_vocab([tmp_path / "t.en", tmp_path / "t.de"], tmp_path / "vocab") == 4
+    assert (tmp_path / "vocab").read_text(encoding="utf-8").splitlines() == ["b", "a@@", "c", "d"]
