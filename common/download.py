@@ -271,13 +271,26 @@ class Downloader:
                 self._total.update(n)
 
     def _copy_local(self, item: Remote, part: Path, bar: tqdm) -> str:
+        """Hard-link the local archive when it is on the same filesystem (no second copy of a
+        19 GB file), else copy it; either way it is hashed before it gets its final name."""
         src = self.source_dir / item.dest.name
         if not src.is_file():
             raise DownloadError(f"{item.dest.name}: not found in --from directory ({src})")
+        part.unlink(missing_ok=True)
         h = _new_hash(item.checksum)
-        with src.open("rb") as fin, part.open("wb") as fout:
-            while chunk := fin.read(CHUNK):
-                fout.write(chunk)
+        try:
+            os.link(src, part)
+        except OSError:
+            with src.open("rb") as fin, part.open("wb") as fout:
+                while chunk := fin.read(CHUNK):
+                    fout.write(chunk)
+                    h.update(chunk)
+                    self._advance(bar, len(chunk))
+            return h.hexdigest()
+        if item.checksum is None:
+            return ""
+        with part.open("rb") as f:
+            while chunk := f.read(CHUNK):
                 h.update(chunk)
                 self._advance(bar, len(chunk))
         return h.hexdigest()

@@ -185,7 +185,9 @@ def test_from_dir_takes_local_archives_and_checks_them(tmp_path):
     assert f"(from {source / 'i.zip'})" in text
     assert f"j.zip: not found in --from directory ({source / 'j.zip'})" in text
     assert ok.dest.read_bytes() == b"local archive"
+    assert ok.dest.stat().st_ino == (source / "h.zip").stat().st_ino  # linked, not copied
     assert sorted(p.name for p in ok.dest.parent.iterdir()) == ["h.zip"]
+    assert (source / "i.zip").read_bytes() == b"wrong content"  # a rejected source is left alone
 
 
 def test_free_space_is_checked_before_any_request(server, tmp_path, small_tmpfs):
@@ -208,3 +210,14 @@ def test_a_disk_filling_up_mid_download_fails_cleanly(server, tmp_path, small_tm
     assert not item.dest.exists()
     assert keep.read_bytes() == b"keep me"
     assert not [p for p in os.listdir(item.dest.parent) if p == "huge.bin"]
+
+
+def test_from_dir_on_another_filesystem_is_copied(tmp_path, small_tmpfs):
+    source = tmp_path / "archives"
+    source.mkdir()
+    data = payload(100_000)
+    (source / "l.zip").write_bytes(data)
+    item = Remote("http://unreachable.invalid/l.zip", small_tmpfs / "l.zip", len(data), md5(data))
+    downloader(source_dir=source)[0].fetch_all([item])
+    assert item.dest.read_bytes() == data
+    assert item.dest.stat().st_dev != (source / "l.zip").stat().st_dev
