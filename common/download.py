@@ -193,7 +193,9 @@ class Downloader:
     def fetch_all(self, items: Iterable[Remote]) -> list[Path]:
         """Fetch every item not already verified; raise DownloadFailuresError naming each failed file."""
         items = list(items)
-        todo = [i for i in items if not self._already_good(i)]
+        with ThreadPoolExecutor(self.workers) as pool:
+            good = list(pool.map(self._already_good, items))
+        todo = [i for i, ok in zip(items, good, strict=True) if not ok]
         self.check_space(todo)
         total = sum(max(0, (i.size or 0) - _part_size(i.dest)) for i in todo)
         errors: list[DownloadError] = []
