@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--epochs", type=int, default=8, help="most epochs before giving up")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     run.add_argument("--amp", action="store_true", help="bf16 autocast on GPU")
+    run.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
     run.add_argument("--loader-workers", type=int, default=0, help="DataLoader worker processes")
     run.add_argument("--cache-cleared", action="store_true", help="the caller dropped the page cache")
     sub = p.add_argument_group("submission")
@@ -211,6 +212,8 @@ def _train(args: argparse.Namespace, workers: Workers, log: MLLog) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     previous = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    if args.threads:
+        torch.set_num_threads(args.threads)
     workers = init_workers(args.device)
     log = MLLog.open(args.log_file, rank=workers.rank)
     try:

@@ -1,0 +1,156 @@
+"""The trainer's command line: MLPerf logs the 0.7.0 checker accepts, torchrun workers, bad input and faults."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from common.compliance import check_log
+from tests.gnmt.conftest import SMALL_TRAINING_ARGS
+from translation.gnmt import main as trainer
+from translation.layout import Wmt16Layout
+
+pytestmark = [pytest.mark.slow, pytest.mark.training, pytest.mark.usefixtures("one_torch_thread")]
+
+
+def _records(log: Path) -> list[dict]:
+    lines = log.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line.split(":::MLLOG ", 1)[1]) for line in lines if ":::MLLOG " in line]
+
+
+def _values(log: Path, key: str) -> list[object]:
+    return [r["value"] for r in _records(log) if r["key"] == key]
+
+
+def _run_stop(log: Path) -> dict:
+    (stop,) = [r for r in _records(log) if r["key"] == "run_stop"]
+    return stop["metadata"]
+
+
+def _train(data_dir: Path, log: Path, *extra: str) -> int:
+    return trainer.main(
+        ["--data-dir", str(data_dir), "--seed", "7", "--log-file", str(log), *SMALL_TRAINING_ARGS, *extra]
+    )
+
+
+def test_short_run_log_fails_only_the_quality_target(sample_layout: Wmt16Layout, tmp_path: Path) -> None:
+    log = tmp_path / "gnmt.log"
+    code = _train(sample_layout.data_dir, log, "--epochs", "1", "--beam-size", "3")
+
+    assert code == trainer.EXIT_BELOW_TARGET
+    verdict = check_log(log, "0.7.0")
+    assert verdict.quality_target_missed
+    assert verdict.other_complaints == []
+    (bleu,) = _values(log, "eval_accuracy")
+    assert 0.0 <= bleu < 0.24  # a fraction, as the 0.7.0 rules log BLEU
+    assert _run_stop(log)["status"] == "aborted"
+    keys = [r["key"] for r in _records(log)]
+    assert keys.index("init_stop") < keys.index("run_start") < keys.index("train_samples")  # data is timed
+
+
+def test_two_gloo_workers_through_torchrun_report_the_global_batch(sample_layout: Wmt16Layout, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "translation.run_and_time",
+            "--seed",
+            "5",
+            "--nproc-per-node",
+            "2",
+            "--data-dir",
+            str(sample_layout.data_dir),
+            "--results-dir",
+            str(results),
+            "--system",
+            "cpu2",
+            "--sample",
+            "--epochs",
+            "1",
+            "--beam-size",
+            "2",
+            "--threads",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    lines = proc.stdout.splitlines()
+    # torchrun turns any worker's non-zero exit (here 3, target not reached) into 1.
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "exitcode  : 3" in proc.stderr
+    assert lines[0].startswith("STARTING TIMING RUN AT ")
+    assert re.fullmatch(r"RESULT,RNN_TRANSLATOR,5,\d+,[^,]+,\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [AP]M", lines[-1])
+    assert "compliance (0.7.0): FAILED: quality target not reached" in lines
+    log = results / "cpu2" / "gnmt" / "result_0.txt"
+    assert _values(log, "global_batch_size") == [64]  # 2 workers x 32 sentences
+    assert _values(log, "submission_platform") == ["2xcpu"]
+    assert check_log(log, "0.7.0").other_complaints == []
+
+
+def test_missing_data_aborts_with_the_file_named(data_dir_copy: Path, tmp_path: Path, capsys) -> None:
+    missing = Wmt16Layout(data_dir_copy).test_raw("de")
+    missing.unlink()
+    log = tmp_path / "gnmt.log"
+
+    assert _train(data_dir_copy, log) == 1
+    assert str(missing) in capsys.readouterr().err
+    assert _run_stop(log)["status"] == "aborted"
+
+
+def test_vocabulary_of_other_bpe_files_is_refused(data_dir_copy: Path, tmp_path: Path, capsys) -> None:
+    vocab = Wmt16Layout(data_dir_copy).vocab
+    vocab.write_text("".join(f"other{i}\n" for i in range(100)), encoding="utf-8")
+    log = tmp_path / "gnmt.log"
+
+    assert _train(data_dir_copy, log) == 1
+    error = capsys.readouterr().err
+    assert "train.tok.clean.bpe.32000.en" in error and "does not match these BPE files" in error
+    assert _run_stop(log)["status"] == "aborted"
+
+
+def test_non_finite_loss_aborts_the_run(sample_layout: Wmt16Layout, tmp_path: Path, capsys) -> None:
+    log = tmp_path / "gnmt.log"
+
+    assert _train(sample_layout.data_dir, log, "--lr", "inf") == 1
+    assert "loss is nan" in capsys.readouterr().err
+    assert "loss is nan" in _run_stop(log)["error"]
+
+
+def test_interrupt_ends_the_log_with_an_abort(sample_layout: Wmt16Layout, tmp_path: Path) -> None:
+    log = tmp_path / "gnmt.log"
+
+    def interrupt_once_training() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if log.exists() and "epoch_start" in log.read_text(encoding="utf-8"):
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=interrupt_once_training, daemon=True)
+    watcher.start()
+    code = _train(sample_layout.data_dir, log, "--epochs", "50")
+    watcher.join()
+
+    assert code == trainer.EXIT_INTERRUPTED
+    assert _run_stop(log) | {"file": None, "lineno": None} == {
+        "file": None,
+        "lineno": None,
+        "status": "aborted",
+        "error": "received SIGTERM",
+    }
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
