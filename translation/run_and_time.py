@@ -1,9 +1,10 @@
 """GNMT run and time: `python -m translation.run_and_time --seed N --data-dir D [--nproc-per-node K] [--sample]`.
 
 Prints STARTING/ENDING TIMING RUN, ends each run with `RESULT,RNN_TRANSLATOR,<seed>,<seconds>,<user>,<start>`,
-exits with the training's exit code, keeps each MLPerf log as `results/<system>/gnmt/result_<i>.txt`
-and prints the 0.7.0 compliance checker's verdict. Options it does not know go to the trainer
-(`python -m translation.gnmt.main --help`). Stdlib only: the training runs in a child process.
+exits with the training's exit code (1 when the data does not verify), keeps each MLPerf log as
+`results/<system>/gnmt/result_<i>.txt` and prints the 0.7.0 compliance checker's verdict. Options it
+does not know go to the trainer (`python -m translation.gnmt.main --help`). No torch here: the training
+runs in a child process.
 
 `--sample` trains on the small sample corpus (built into --data-dir when absent) with a small model
 that reaches the BLEU target there in about a minute on a CPU: a check of the whole pipeline, not
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 from common import run_and_time
+from translation import verify_dataset
 from translation.layout import Wmt16Layout
 from translation.sample import build_sample
 
@@ -50,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         if any(not p.is_file() for p in layout.required()):
             build_sample(args.data_dir)
         train_args = [*SAMPLE_TRAINING_ARGS, *train_args]
+    # Checksums (or, for the sample, the layout) before the clock: a bad dataset costs no timed run.
+    if verify_dataset.main(["--data-dir", str(args.data_dir), *(["--sample"] if args.sample else [])]) != 0:
+        print(f"run_and_time: the data in {args.data_dir} did not verify; prepare it with "
+              "`invoke gnmt.prepare` (or pass --sample)", file=sys.stderr)
+        return 1
     if args.clear_cache and clear_page_cache():
         train_args.append("--cache-cleared")
     return run_and_time.main(GNMT, args, ["--data-dir", str(args.data_dir), *train_args])

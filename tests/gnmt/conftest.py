@@ -16,8 +16,6 @@ if TYPE_CHECKING:
 
 # The trainer's options for the small model the tests use (see training_helpers.SMALL_MODEL).
 SMALL_TRAINING_ARGS = [
-    "--threads",
-    "1",
     "--hidden-size",
     "64",
     "--batch-size",
