@@ -6,11 +6,13 @@ Build containers cannot reach PyPI here (and should not need to in tests); pip i
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 import subprocess
 import sys
 import threading
+import tomllib
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -45,15 +47,17 @@ def write_simple_index(directory: Path) -> None:
 
 def ensure_wheelhouse(directory: Path, *, with_torch: bool) -> Path:
     """Download what the images install for CPython 3.11 (once; a stamp marks a complete download)."""
-    stamp = directory / f"{STAMP}-{'torch' if with_torch else 'notorch'}"
+    requirements = [arg for path in REQUIREMENT_FILES for arg in ("-r", str(ROOT / path))]
+    # The project's own dependencies: the Dockerfiles `pip install` the project.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    wanted = [*requirements, *project, *BUILD_BACKEND, *([TORCH_CPU] if with_torch else [])]
+    contents = "\n".join([*wanted, *((ROOT / p).read_text() for p in REQUIREMENT_FILES)])
+    stamp = directory / f"{STAMP}-{hashlib.sha256(contents.encode()).hexdigest()[:16]}"
     if stamp.exists():
         return directory
     directory.mkdir(parents=True, exist_ok=True)
-    requirements = [arg for path in REQUIREMENT_FILES for arg in ("-r", str(ROOT / path))]
     command = [sys.executable, "-m", "pip", "download", "-q", "-d", str(directory),
-               "--only-binary=:all:", "--python-version", "3.11", *requirements, *BUILD_BACKEND]
-    if with_torch:
-        command.append(TORCH_CPU)
+               "--only-binary=:all:", "--python-version", "3.11", *wanted]
     subprocess.run(command, check=True)
     write_simple_index(directory)
     stamp.touch()
