@@ -75,7 +75,8 @@ def push_all(target: Target, credentials: Credentials | None, insecure: bool) ->
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="push_images", description=__doc__.splitlines()[0])
     add_selection_arguments(parser)
-    parser.add_argument("--username", help="registry user (a Harbor robot name may contain '$')")
+    parser.add_argument("--username", default=os.environ.get("REGISTRY_USERNAME"),
+                        help="registry user, env REGISTRY_USERNAME (a Harbor robot name contains '$')")
     parser.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     parser.add_argument("--insecure", action="store_true",
                         default=os.environ.get("IMAGE_REGISTRY_INSECURE") == "1",
