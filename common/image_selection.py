@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from common.image_tag import validate_image_reference
 from common.matrix import MATRIX_FILE, ROOT, Entry, Matrix, MatrixError, load_matrix
 
 DEFAULT_REGISTRY = "localhost:5000"
@@ -87,8 +88,14 @@ def target_from(args: argparse.Namespace) -> Target:
     """Load the matrix (refusing a bad one before anything runs) and select entries."""
     matrix = load_matrix(args.matrix)
     entries = matrix.select(args.benchmark, args.cuda, args.py)
-    return Target(matrix, tuple(entries), args.registry.rstrip("/"), args.project,
-                  current_commit(args.commit))
+    target = Target(matrix, tuple(entries), args.registry.rstrip("/"), args.project,
+                    current_commit(args.commit))
+    errors = [error for entry in entries
+              for reference in (target.reference(entry), target.immutable_reference(entry)) if reference
+              for error in validate_image_reference(reference)]
+    if errors:
+        raise SelectionError("; ".join(errors))
+    return target
 
 
 def run_cli(argv: Sequence[str] | None, parser: argparse.ArgumentParser, action) -> int:
