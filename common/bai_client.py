@@ -25,6 +25,7 @@ REQUIRED_ENV = ("BACKEND_ENDPOINT", "BACKEND_ACCESS_KEY", "BACKEND_SECRET_KEY")
 FINAL_STATUSES = frozenset({"TERMINATED", "CANCELLED", "ERROR"})
 SESSION_QUERY = ("query($id: UUID!) { compute_session(id: $id) "
                  "{ status status_info status_data result } }")
+STATUS_POLL_SECONDS = 2.0
 T = TypeVar("T")
 
 
@@ -153,7 +154,7 @@ def list_agents(config: APIConfig | None = None) -> list[dict[str, Any]]:
              "{ id status available_slots occupied_slots } } }")
 
     async def work(api: AsyncSession) -> list[dict[str, Any]]:
-        items = (await api.Admin._query(query, {}))["agent_list"]["items"]
+        items = (await api.Admin.query(query, {}))["agent_list"]["items"]
         for item in items:
             for key in ("available_slots", "occupied_slots"):
                 item[key] = json.loads(item[key]) if isinstance(item[key], str) else item[key]
@@ -179,17 +180,17 @@ def run_batch(job: BatchJob, config: APIConfig | None = None,
                 architecture=job.architecture)
             try:
                 async with asyncio.timeout(job.timeout):
-                    exit_code, failure = await _wait_for_exit(events, on_event)
+                    exit_code, failure = await _wait_for_exit(api, created.id, events, on_event)
             except TimeoutError:
-                await api.ComputeSession.from_session_id(created.id).destroy(forced=True)
+                await api.ComputeSession(name).destroy(forced=True)
                 raise BatchTimeoutError(f"batch session {name} ({job.image}) did not finish within "
                                         f"{job.timeout:.0f}s; it was destroyed") from None
         state = await _final_state(api, created.id)
         if failure is not None:
             raise SessionStartError(
                 f"batch session {name} ({job.image}) never ran its command: {failure}; status "
-                f"{state.get('status')} ({state.get('status_info')}). See the agent's log "
-                "(sandbox: <root>/logs/agent.log) for the container error")
+                f"{state.get('status')} ({state.get('status_info')}). The agent's log (sandbox: "
+                "<root>/logs/agent.log) has the details")
         if exit_code is None:
             exit_code = 0 if state.get("result") == "SUCCESS" else 1
         logs = (await api.ComputeSession(name).get_logs()).get("result", {}).get("logs", "")
@@ -200,32 +201,61 @@ def run_batch(job: BatchJob, config: APIConfig | None = None,
     return _run(config, f"running a batch session of {job.image}", work)
 
 
-async def _wait_for_exit(events: Any, on_event: Callable[[str], None] | None
-                         ) -> tuple[int | None, str | None]:
-    """(exit code, None) once the session terminated, or (None, reason) if it was cancelled."""
-    exit_code: int | None = None
-    async for event in events:
-        data = json.loads(event.data) if event.data else {}
-        if on_event is not None:
-            on_event(event.event)
-        if event.event in ("session_success", "session_failure"):
-            code = data.get("exitCode")
-            exit_code = code if isinstance(code, int) else (0 if event.event == "session_success" else 1)
-        elif event.event in ("session_cancelled", "kernel_cancelled"):
-            return None, str(data.get("reason") or event.event)
-        elif event.event == "session_terminated":
-            return exit_code, None
-    return exit_code, None
+async def _wait_for_exit(api: AsyncSession, session_id: Any, events: Any,
+                         on_event: Callable[[str], None] | None) -> tuple[int | None, str | None]:
+    """(exit code, None) once the session terminated, or (None, why) if it never started.
+
+    Events carry the exit code; the status is polled beside them because a session cancelled
+    before it started (failed pull, agent error) sends no event to the stream in 23.09.
+    """
+    outcome: dict[str, int] = {}
+
+    async def read() -> None:
+        async for event in events:
+            if on_event is not None:
+                on_event(event.event)
+            if event.event in ("session_success", "session_failure"):
+                code = (json.loads(event.data) if event.data else {}).get("exitCode")
+                outcome["exit_code"] = code if isinstance(code, int) else int(event.event != "session_success")
+            elif event.event == "session_terminated":
+                return
+
+    reader = asyncio.create_task(read())
+    try:
+        while not (await asyncio.wait({reader}, timeout=STATUS_POLL_SECONDS))[0]:
+            state = await _state(api, session_id)
+            if state.get("status") in ("CANCELLED", "ERROR"):
+                return None, _failure_detail(state)
+            if state.get("status") == "TERMINATED":
+                await asyncio.wait({reader}, timeout=STATUS_POLL_SECONDS)
+                break
+    finally:
+        reader.cancel()
+    return outcome.get("exit_code"), None
+
+
+def _failure_detail(state: Mapping[str, Any]) -> str:
+    """What the agent reported, e.g. DockerError(404, 'manifest ... not found')."""
+    try:
+        error = json.loads(state.get("status_data") or "{}").get("error", {})
+    except json.JSONDecodeError:
+        return str(state.get("status_info"))
+    causes = [item.get("repr") for item in error.get("collection", []) if item.get("repr")]
+    return "; ".join(causes) or error.get("repr") or str(state.get("status_info"))
+
+
+async def _state(api: AsyncSession, session_id: Any) -> dict[str, Any]:
+    return (await api.Admin.query(SESSION_QUERY, {"id": str(session_id)}))["compute_session"] or {}
 
 
 async def _final_state(api: AsyncSession, session_id: Any) -> dict[str, Any]:
     """Status once the manager has recorded the end (it lags the events by a moment)."""
     for _ in range(50):
-        state = (await api.Admin._query(SESSION_QUERY, {"id": str(session_id)}))["compute_session"]
-        if state and state["status"] in FINAL_STATUSES:
+        state = await _state(api, session_id)
+        if state.get("status") in FINAL_STATUSES:
             return state
         await asyncio.sleep(0.2)
-    return state or {}
+    return state
 
 
 def ensure_vfolder(name: str, host: str | None = None, config: APIConfig | None = None) -> None:

@@ -49,3 +49,14 @@ def batch_image(base_image: str, registry_host: str, client_config: bai_client.A
         assert "error" not in line, line
     bai_register.register(reference, config=client_config)
     return reference
+
+
+@pytest.fixture(scope="session")
+def unlabelled_image(base_image: str, registry_host: str) -> str:
+    """The local base as it is (no Backend.AI labels), pushed as a single manifest."""
+    reference = f"{registry_host}/mlperf-bai-test/unlabelled:1.0"
+    engine = docker.from_env()
+    engine.images.get(base_image).tag(reference)
+    for line in engine.images.push(reference, stream=True, decode=True):
+        assert "error" not in line, line
+    return reference

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -10,8 +11,10 @@ from pathlib import Path
 
 import docker
 import pytest
+import requests
 
 from common import bai_client, bai_register
+from common.registry_manifests import DOCKER_LIST
 from common.sandbox import bootstrap, control
 from common.sandbox.layout import SandboxLayout
 from common.sandbox.processes import port_open
@@ -90,16 +93,50 @@ def test_unknown_image_is_refused_with_a_hint(registry_host: str, client_config)
         bai_client.run_batch(job, config=client_config)
 
 
-def test_unregistrable_image_is_reported(sandbox: SandboxLayout, registry_host: str, base_image: str,
+def test_unregistrable_image_is_reported(sandbox: SandboxLayout, unlabelled_image: str,
                                          client_config) -> None:
     """The base image has no Backend.AI labels: the manager scans it and skips it."""
-    reference = f"{registry_host}/mlperf-bai-test/unlabelled:1.0"
-    engine = docker.from_env()
-    engine.images.get(base_image).tag(reference)
-    for line in engine.images.push(reference, stream=True, decode=True):
-        assert "error" not in line, line
     with pytest.raises(bai_client.ImageNotRegisteredError, match="did not register"):
-        bai_register.register(reference, config=client_config)
+        bai_register.register(unlabelled_image, config=client_config)
+
+
+def test_image_converted_in_the_registry_runs(sandbox: SandboxLayout, unlabelled_image: str,
+                                              client_config) -> None:
+    """images.relabel writes the labels into the registry copy (no Docker build); bai.register
+    wraps and rescans it; a batch session runs in it."""
+    converted = f"{unlabelled_image}-bai"
+    env = {**os.environ, **bootstrap.client_environment(sandbox)}
+    for argv in (["images.relabel", unlabelled_image, "--to", converted, "--profile", "cpu", "--insecure"],
+                 ["bai.register", converted]):
+        done = subprocess.run([sys.executable, "-m", "invoke", *argv], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    assert f"registered {converted}" in done.stdout
+    result = bai_client.run_batch(bai_client.BatchJob(image=converted, command=PYTHON_JOB.format(code=0)),
+                                  config=client_config)
+    assert result.exit_code == 0 and "to-stdout 42" in result.logs, result.logs
+
+
+def test_session_that_cannot_start_is_reported(batch_image: str, registry_host: str,
+                                               client_config) -> None:
+    """Registered, then gone from the registry and the engine: the agent's pull fails. (An image
+    of its own: deleting a manifest by digest removes every tag that shares it.)"""
+    gone = batch_image.rsplit(":", 1)[0] + ":3.11-gone"
+    engine = docker.from_env()
+    dockerfile = f"FROM {batch_image}\nLABEL org.opencontainers.image.title=start-failure\n"
+    engine.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=gone, rm=True)
+    for line in engine.images.push(gone, stream=True, decode=True):
+        assert "error" not in line, line
+    bai_register.register(gone, config=client_config)
+    repository = gone.split("/", 1)[1].rsplit(":", 1)[0]
+    manifest = requests.head(f"http://{registry_host}/v2/{repository}/manifests/3.11-gone",
+                             headers={"Accept": DOCKER_LIST}, timeout=10)
+    requests.delete(f"http://{registry_host}/v2/{repository}/manifests/"
+                    f"{manifest.headers['Docker-Content-Digest']}", timeout=10).raise_for_status()
+    engine.images.remove(gone)
+    with pytest.raises(bai_client.SessionStartError, match="never ran its command"):
+        bai_client.run_batch(bai_client.BatchJob(image=gone, command="true", timeout=300),
+                             config=client_config)
 
 
 def test_wrong_secret_key_is_a_credentials_error(sandbox: SandboxLayout) -> None:
