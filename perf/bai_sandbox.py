@@ -6,7 +6,7 @@
   peer, `docker run --rm` of the same image and command: the ratio is what Backend.AI adds;
 - `down`.
 
-Usage: .venv/bin/python perf/bai_sandbox.py [--root DIR] [--port-base 29000] [--repeat 3] [--keep-venv]
+Usage: .venv/bin/python perf/bai_sandbox.py [--root DIR] [--port-base 38000] [--repeat 3] [--keep-venv]
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def build_image(registry: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path("/tmp/mlperf-bai-perf-sandbox"))
-    parser.add_argument("--port-base", type=int, default=29000)
+    parser.add_argument("--port-base", type=int, default=38000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep-venv", action="store_true",
                         help="keep the installed virtualenv (measures up without pip)")
