@@ -16,7 +16,7 @@ CONSTRAINTS = Path(__file__).resolve().parent / "constraints.txt"
 BACKEND_AI_PACKAGES = tuple(f"backend.ai-{name}=={BACKEND_AI_VERSION}"
                             for name in ("manager", "agent", "storage-proxy", "client"))
 # Debian package behind each command the sandbox runs.
-APT_PACKAGES = {"redis-server": "redis-server", "etcd": "etcd-server", "etcdctl": "etcd-client",
+APT_PACKAGES = {"redis-server": "redis-server", "etcd": "etcd-server",
                 "psql": "postgresql", "dockerd": "docker.io"}
 
 
