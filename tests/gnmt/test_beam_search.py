@@ -21,7 +21,7 @@ def _test_sources(layout: Wmt16Layout, trained: TrainedSample, count: int) -> li
 
 
 def test_small_model_learns_the_sample(trained_sample: TrainedSample) -> None:
-    # Seed 1, 5 epochs of 90 steps (batch 32, hidden 64): measured 0.0 untrained -> ~20 BLEU trained.
+    # Seed 1, 5 epochs of 90 steps (batch 32, hidden 64, beam 5): measured BLEU 0.0 untrained, 17.4 trained.
     assert trained_sample.untrained_bleu < 2.0
     assert trained_sample.trained_bleu > 10.0
     assert trained_sample.trained_bleu > trained_sample.untrained_bleu + 8.0

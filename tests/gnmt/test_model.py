@@ -29,7 +29,7 @@ def test_structure_follows_the_reference() -> None:
     assert [layer.input_size for layer in decoder.layers] == [32, 32, 32]  # layer output + attention
     uniform = [p for n, p in model.named_parameters() if "attention" not in n]
     assert all(float(p.detach().abs().max()) <= 0.1 for p in uniform)
-    assert float(decoder.attention.normalize_scalar) == pytest.approx(1 / math.sqrt(16))
+    assert decoder.attention.normalize_scalar.item() == pytest.approx(1 / math.sqrt(16))
     assert not decoder.attention.linear_q.bias and not decoder.attention.linear_k.bias
 
 
