@@ -165,6 +165,9 @@ def check_entry(entry: Entry, version: str, root: Path, service_defs: Path) -> l
         if port.protocol in ("http", "tcp") and not (service_defs / f"{port.name}.json").is_file():
             problems.append(f"{where}: service port {port.name} ({port.protocol}) has no service "
                             f"definition {service_defs.relative_to(root)}/{port.name}.json")
+        elif port.protocol == "preopen":
+            problems.append(f"{where}: service port {port.name} is preopen: Backend.AI never starts it, "
+                            "and these images have no /opt/container/bootstrap.sh to start it")
     return problems
 
 

@@ -99,6 +99,15 @@ def test_service_port_without_service_definition_is_refused(tmp_path: Path) -> N
             "images/service-defs/tensorboard.json") in problems
 
 
+def test_preopen_port_nothing_would_start_is_refused(tmp_path: Path) -> None:
+    def edit(data: dict) -> None:
+        data["benchmarks"]["gnmt"]["labels"] = {"ai.backend.service-ports": "mlflow:preopen:5000"}
+
+    problems = problems_of(tmp_path, edit)
+    assert ("entry gnmt-cuda11.8-py3.10: service port mlflow is preopen: Backend.AI never starts it, and "
+            "these images have no /opt/container/bootstrap.sh to start it") in problems
+
+
 def test_entry_point_missing_from_source_tree_is_refused(tmp_path: Path) -> None:
     problems = problems_of(tmp_path, lambda d: d["benchmarks"]["maskrcnn"].update(entrypoints=["nope.run"]))
     assert ("entry maskrcnn-cuda12.4-py3.12: entry point 'nope.run' is not a module in the source tree"
