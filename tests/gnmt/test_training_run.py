@@ -155,3 +155,11 @@ def test_interrupt_ends_the_log_with_an_abort(sample_layout: Wmt16Layout, tmp_pa
         "error": "received SIGTERM",
     }
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
+
+
+@pytest.mark.parametrize(("option", "value"), [("--epochs", "0"), ("--num-layers", "1"), ("--beam-size", "0")])
+def test_impossible_settings_are_refused_before_anything_runs(option: str, value: str, tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as stop:
+        trainer.main(["--data-dir", str(tmp_path), "--seed", "1", option, value])
+    assert stop.value.code == 2
+    assert option in capsys.readouterr().err

@@ -209,8 +209,21 @@ def _train(args: argparse.Namespace, workers: Workers, log: MLLog) -> int:
     return EXIT_BELOW_TARGET
 
 
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name in ("epochs", "batch_size", "hidden_size", "beam_size", "test_batch_size", "max_length_test"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.num_layers < 2:
+        parser.error(f"--num-layers must be at least 2 (GNMT's bidirectional layer 1 + layer 2), got {args.num_layers}")
+    if args.max_length_train < 3:
+        parser.error(f"--max-length-train counts BOS and EOS, so it must be at least 3, got {args.max_length_train}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     previous = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     if args.threads:
         torch.set_num_threads(args.threads)
