@@ -21,40 +21,22 @@ from ai.backend.client.config import APIConfig
 from ai.backend.client.exceptions import BackendAPIError, BackendClientError
 from ai.backend.client.session import AsyncSession
 
+from common.bai_errors import (
+    BackendAIError,
+    BatchTimeoutError,
+    ConfigurationError,
+    CredentialsError,
+    ImageNotRegisteredError,
+    RequestRejectedError,
+    SessionStartError,
+)
+
 REQUIRED_ENV = ("BACKEND_ENDPOINT", "BACKEND_ACCESS_KEY", "BACKEND_SECRET_KEY")
 FINAL_STATUSES = frozenset({"TERMINATED", "CANCELLED", "ERROR"})
 SESSION_QUERY = ("query($id: UUID!) { compute_session(id: $id) "
                  "{ status status_info status_data result } }")
 STATUS_POLL_SECONDS = 2.0
 T = TypeVar("T")
-
-
-class BackendAIError(RuntimeError):
-    """Backend.AI refused or failed a request; the message says what it answered."""
-
-
-class ConfigurationError(BackendAIError):
-    """The BACKEND_* variables are missing or point nowhere."""
-
-
-class CredentialsError(BackendAIError):
-    """The cluster rejected the access key / secret key."""
-
-
-class RequestRejectedError(BackendAIError):
-    """The manager refused the request (unknown image, resources below the image's minimum, ...)."""
-
-
-class SessionStartError(BackendAIError):
-    """The session was accepted but never ran its command."""
-
-
-class ImageNotRegisteredError(BackendAIError):
-    """A rescan finished but the manager does not list the image."""
-
-
-class BatchTimeoutError(BackendAIError):
-    """The batch session did not finish in time; it has been destroyed."""
 
 
 @dataclass(frozen=True)

@@ -11,16 +11,15 @@ from pathlib import Path
 
 from invoke import Collection, Exit, task
 
-from common import bai_client, bai_register
+from common.bai_errors import BackendAIError
 from common.labels import parse_assignments
 from common.registry_errors import RegistryError
-from common.sandbox import control
 from common.sandbox.layout import SandboxLayout, SandboxPorts
 from common.sandbox.processes import SandboxError
 
 SANDBOX_HELP = {"root": "sandbox folder (default: bai.sandbox_root)",
                 "port_base": "ports are this base + fixed offsets (default: bai.port_base)"}
-TASK_ERRORS = (bai_client.BackendAIError, SandboxError, RegistryError, ValueError, OSError)
+TASK_ERRORS = (BackendAIError, SandboxError, RegistryError, ValueError, OSError)
 
 
 def _layout(c, root: str | None, port_base: int | None) -> SandboxLayout:
@@ -43,6 +42,8 @@ def sandbox_up(c, root=None, port_base=None, registry=None):
     def progress(message: str) -> None:
         print(f"[{time.monotonic() - start:6.1f}s] {message}", flush=True)
 
+    from common.sandbox import control  # noqa: PLC0415 - the SDK loads only for bai tasks
+
     try:
         outcome = control.up(layout, registries, progress=progress)
         print(f"sandbox {outcome} ({time.monotonic() - start:.1f}s)")
@@ -54,6 +55,8 @@ def sandbox_up(c, root=None, port_base=None, registry=None):
 @task(help=SANDBOX_HELP)
 def sandbox_status(c, root=None, port_base=None):
     """Endpoint, services, the agent's state and resources, and how to export BACKEND_*."""
+    from common.sandbox import control  # noqa: PLC0415 - the SDK loads only for bai tasks
+
     layout = _layout(c, root, port_base)
     try:
         report = control.status(layout)
@@ -68,6 +71,8 @@ def sandbox_status(c, root=None, port_base=None):
             "purge": "delete the whole sandbox folder, its virtualenv included"})
 def sandbox_down(c, root=None, port_base=None, remove_data=False, purge=False):
     """Stop what sandbox-up started (by recorded pid); keep the data unless asked."""
+    from common.sandbox import control  # noqa: PLC0415 - the SDK loads only for bai tasks
+
     layout = _layout(c, root, port_base)
     try:
         stopped = control.down(layout, remove_data=remove_data, purge=purge)
@@ -81,6 +86,8 @@ def sandbox_down(c, root=None, port_base=None, remove_data=False, purge=False):
                                   "insecure": "plain HTTP to the registry (default: only for 127.0.0.1)"})
 def register(c, image, insecure=None):
     """Make IMAGE known to the manager of BACKEND_ENDPOINT (admin keys; wraps it in a manifest list)."""
+    from common import bai_register  # noqa: PLC0415 - the SDK loads only for bai tasks
+
     try:
         record = bai_register.register(image, insecure=insecure)
     except TASK_ERRORS as exc:
@@ -113,6 +120,8 @@ def parse_mounts(items: list[str]) -> dict[str, str | None]:
 def run(c, image, command, resources="cpu=1,mem=2g", shmem=None, mount=None, env=None, timeout=3600,
         name=None):
     """Run one batch session on the cluster of BACKEND_*; print its output; exit with its exit code."""
+    from common import bai_client  # noqa: PLC0415 - the SDK loads only for bai tasks
+
     try:
         job = bai_client.BatchJob(image=image, command=command, resources=parse_resources(resources),
                                   shmem=shmem, env=parse_assignments(env or [], "--env"),

@@ -1,0 +1,31 @@
+"""Errors of the Backend.AI client, importable without the SDK (so `invoke` starts without it)."""
+
+from __future__ import annotations
+
+
+class BackendAIError(RuntimeError):
+    """Backend.AI refused or failed a request; the message says what it answered."""
+
+
+class ConfigurationError(BackendAIError):
+    """The BACKEND_* variables are missing or point nowhere."""
+
+
+class CredentialsError(BackendAIError):
+    """The cluster rejected the access key / secret key."""
+
+
+class RequestRejectedError(BackendAIError):
+    """The manager refused the request (unknown image, resources below the image's minimum, ...)."""
+
+
+class SessionStartError(BackendAIError):
+    """The session was accepted but never ran its command."""
+
+
+class ImageNotRegisteredError(BackendAIError):
+    """A rescan finished but the manager does not list the image."""
+
+
+class BatchTimeoutError(BackendAIError):
+    """The batch session did not finish in time; it has been destroyed."""
