@@ -16,8 +16,12 @@ from common.mllog import MLLog
 from common.mllog import constants as mlc
 
 
+class Stopped(BaseException):
+    """A signal arrived (BaseException: logging swallows Exceptions raised while it writes)."""
+
+
 def _stop_on(signum: int, _frame: object) -> None:
-    raise InterruptedError(signum)
+    raise Stopped(signum)
 
 
 def main() -> int:
@@ -54,7 +58,7 @@ def main() -> int:
             log.start(mlc.EVAL_START, metadata={mlc.EPOCH_NUM: 1})
             log.event(mlc.EVAL_ACCURACY, {"BBOX": args.bbox, "SEGM": args.bbox}, metadata={mlc.EPOCH_NUM: 1})
             log.end(mlc.EVAL_STOP, metadata={mlc.EPOCH_NUM: 1})
-        except InterruptedError as stop:
+        except Stopped as stop:
             log.end(mlc.RUN_STOP, metadata={mlc.STATUS: mlc.ABORTED})
             return 128 + stop.args[0]
         converged = args.bbox >= 0.377

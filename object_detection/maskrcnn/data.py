@@ -1,0 +1,156 @@
+"""COCO reading for training and evaluation, with the reference's filtering and batching.
+
+Training keeps images that have at least one non-crowd annotation with a box wider and taller
+than 1 pixel, drops crowd annotations, and maps COCO category ids onto contiguous labels 1..N in
+id order (`remove_images_without_annotations` and `json_category_id_to_contiguous_id` in
+maskrcnn-benchmark). Batches group images by aspect ratio (landscape / portrait), as the
+reference's `GroupedBatchSampler` with two groups does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from pycocotools import mask as coco_mask
+from pycocotools.coco import COCO
+from torch.utils.data import Dataset, Sampler
+from torchvision.transforms.functional import pil_to_tensor
+
+from object_detection.maskrcnn.transforms import RandomHorizontalFlip, Target
+
+
+class DatasetError(RuntimeError):
+    """The dataset folder lacks a file or holds one that is not COCO."""
+
+
+def load_coco(annotations: Path) -> COCO:
+    if not annotations.is_file():
+        raise DatasetError(f"{annotations}: COCO annotation file not found")
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
+        try:
+            return COCO(str(annotations))
+        except (ValueError, KeyError) as error:
+            raise DatasetError(f"{annotations}: not a COCO instances file ({error})") from error
+
+
+def _usable(annotation: dict) -> bool:
+    return not annotation.get("iscrowd", 0) and all(side > 1 for side in annotation["bbox"][2:])
+
+
+class CocoInstances(Dataset[tuple[torch.Tensor, Target]]):
+    """COCO instances as (uint8 CHW image, target) pairs for torchvision's Mask R-CNN."""
+
+    def __init__(self, images_dir: Path, annotations: Path, *, train: bool) -> None:
+        self.images_dir = images_dir
+        self.coco = load_coco(annotations)
+        self.category_to_label = {cid: i + 1 for i, cid in enumerate(sorted(self.coco.getCatIds()))}
+        self.label_to_category = {label: cid for cid, label in self.category_to_label.items()}
+        ids = sorted(self.coco.imgs)
+        if train:
+            ids = [i for i in ids if any(_usable(a) for a in self.coco.imgToAnns.get(i, []))]
+        self.ids = ids
+        self.flip = RandomHorizontalFlip(0.5) if train else None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def aspect_ratio(self, index: int) -> float:
+        info = self.coco.imgs[self.ids[index]]
+        return info["width"] / info["height"]
+
+    def _target(self, image_id: int, height: int, width: int) -> Target:
+        annotations = [a for a in self.coco.imgToAnns.get(image_id, []) if not a.get("iscrowd", 0)]
+        boxes = torch.tensor([a["bbox"] for a in annotations], dtype=torch.float32).reshape(-1, 4)
+        boxes[:, 2:] += boxes[:, :2]
+        boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
+        boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
+        keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        masks = np.zeros((len(annotations), height, width), dtype=np.uint8)
+        for k, annotation in enumerate(annotations):
+            masks[k] = self._mask(annotation["segmentation"], height, width)
+        labels = torch.tensor([self.category_to_label[a["category_id"]] for a in annotations],
+                              dtype=torch.int64)
+        return {"boxes": boxes[keep], "labels": labels[keep], "masks": torch.from_numpy(masks)[keep],
+                "image_id": torch.tensor(image_id)}
+
+    @staticmethod
+    def _mask(segmentation: list | dict, height: int, width: int) -> np.ndarray:
+        if isinstance(segmentation, list):
+            rles = coco_mask.frPyObjects(segmentation, height, width)
+            return coco_mask.decode(coco_mask.merge(rles))
+        if isinstance(segmentation.get("counts"), list):
+            segmentation = coco_mask.frPyObjects(segmentation, height, width)
+        return coco_mask.decode(segmentation)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, Target]:
+        info = self.coco.imgs[self.ids[index]]
+        path = self.images_dir / info["file_name"]
+        try:
+            with Image.open(path) as picture:
+                image = pil_to_tensor(picture.convert("RGB"))
+        except OSError as error:
+            raise DatasetError(f"{path}: cannot read image ({error})") from error
+        target = self._target(info["id"], image.shape[1], image.shape[2])
+        if self.flip is not None:
+            image, target = self.flip(image, target)
+        return image, target
+
+
+def collate(batch: list[tuple[torch.Tensor, Target]]) -> tuple[list[torch.Tensor], list[Target]]:
+    return [image for image, _ in batch], [target for _, target in batch]
+
+
+class GroupedBatchSampler(Sampler[list[int]]):
+    """Shuffled batches of images with the same orientation, one worker's share of each epoch.
+
+    Every worker draws the same permutation (seeded by seed and epoch) and takes every
+    `world_size`-th index, so the workers' shares are disjoint and together cover the dataset.
+    Each worker yields exactly `ceil(len / global batch)` batches (repeating its first ones if
+    grouping left it short), since data-parallel workers must step together.
+    """
+
+    def __init__(
+        self, dataset: CocoInstances, batch_size: int, *, seed: int, rank: int = 0, world_size: int = 1
+    ) -> None:
+        self.groups = [int(dataset.aspect_ratio(i) >= 1.0) for i in range(len(dataset))]
+        self.batch_size = batch_size
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _batches(self) -> list[list[int]]:
+        order = list(range(len(self.groups)))
+        random.Random(f"{self.seed}-{self.epoch}").shuffle(order)
+        share = order[self.rank :: self.world_size]
+        buckets: dict[int, list[int]] = {0: [], 1: []}
+        batches: list[list[int]] = []
+        for index in share:
+            bucket = buckets[self.groups[index]]
+            bucket.append(index)
+            if len(bucket) == self.batch_size:
+                batches.append(list(bucket))
+                bucket.clear()
+        leftover = buckets[0] + buckets[1]
+        batches.extend(leftover[i : i + self.batch_size] for i in range(0, len(leftover), self.batch_size))
+        steps = math.ceil(len(order) / (self.batch_size * self.world_size))
+        while batches and len(batches) < steps:
+            batches.extend(batches[: steps - len(batches)])
+        return batches[:steps]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self._batches())
+
+    def __len__(self) -> int:
+        return len(self._batches())

@@ -1,0 +1,90 @@
+"""One training epoch: forward, loss, backward, SGD step, LR schedule, with AMP on GPUs.
+
+The summed loss is averaged over the workers every iteration, so all of them see the same value
+and stop together when it is not finite (a worker stopping alone would hang the others).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from object_detection.maskrcnn.distributed import Workers
+from object_detection.maskrcnn.transforms import Target
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite; the run cannot continue."""
+
+
+@dataclass
+class EpochStats:
+    iterations: int = 0
+    images: int = 0
+    losses: list[float] = field(default_factory=list)
+
+    @property
+    def mean_loss(self) -> float:
+        return sum(self.losses) / len(self.losses) if self.losses else math.nan
+
+
+def images_on(device: torch.device, images: list[torch.Tensor]) -> list[torch.Tensor]:
+    """uint8 images (kept small in the loader) as float 0-1 on the device."""
+    return [image.to(device, non_blocking=True).float() / 255.0 for image in images]
+
+
+def _global_mean(workers: Workers, value: torch.Tensor) -> float:
+    reduced = value.detach().to(torch.float64)
+    if workers.distributed:
+        dist.all_reduce(reduced)
+        reduced /= workers.world_size
+    return float(reduced)
+
+
+def train_one_epoch(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    batches: Iterable[tuple[list[torch.Tensor], list[Target]]],
+    *,
+    workers: Workers,
+    scaler: torch.amp.GradScaler,
+    iteration: int,
+    max_iterations: int,
+    epoch: int,
+) -> EpochStats:
+    """Train until the loader is exhausted or the global iteration reaches max_iterations."""
+    model.train()
+    device = workers.device
+    amp = device.type == "cuda"
+    stats = EpochStats()
+    progress = tqdm(batches, desc=f"epoch {epoch}", unit="it", disable=not workers.is_main, leave=False)
+    for cpu_images, cpu_targets in progress:
+        if iteration + stats.iterations >= max_iterations:
+            break
+        images = images_on(device, cpu_images)
+        targets = [{k: v.to(device, non_blocking=True) for k, v in t.items()} for t in cpu_targets]
+        with torch.autocast(device.type, enabled=amp):
+            losses = model(images, targets)
+        loss = sum(losses.values())
+        value = _global_mean(workers, loss)
+        if not math.isfinite(value):
+            parts = ", ".join(f"{k}={v.detach().item():.4g}" for k, v in losses.items())
+            raise NonFiniteLossError(
+                f"loss is {value} at epoch {epoch}, iteration {iteration + stats.iterations} ({parts})")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        stats.iterations += 1
+        stats.images += len(images) * workers.world_size
+        stats.losses.append(value)
+        progress.set_postfix(loss=f"{value:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+    progress.close()
+    return stats

@@ -1,0 +1,148 @@
+"""torchvision's Mask R-CNN R50-FPN, set to the MLPerf reference where torchvision differs.
+
+Overrides (object_detection/README.md lists what remains different): 81 classes, frozen
+BatchNorm and a frozen stem + res2 whatever weights are given, ResNet-50 weights read from a local
+file (never downloaded), the reference's box-head initialisation, and SmoothL1 with beta=1 for the
+box-head loss (torchvision hard-codes 1/9).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional
+from torchvision.models import resnet50
+from torchvision.models.detection import MaskRCNN
+from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+from torchvision.models.detection.roi_heads import RoIHeads, maskrcnn_loss
+from torchvision.ops.misc import FrozenBatchNorm2d
+
+# COCO's 80 categories + background; the dataset maps its category ids onto 1..80.
+NUM_CLASSES = 81
+# conv1 and layer1 (stem and res2) stay frozen: FREEZE_CONV_BODY_AT=2 in the reference.
+TRAINABLE_BACKBONE_LAYERS = 3
+
+
+class WeightsError(RuntimeError):
+    """The backbone weights file is missing or does not fit ResNet-50."""
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Sizes and proposal counts; the defaults are the MLPerf ones."""
+
+    min_size: int = 800
+    max_size: int = 1333
+    # Per image; the rules allow 1000 x images per chip as num_image_candidates.
+    rpn_post_nms_top_n_train: int = 1000
+    rpn_pre_nms_top_n_test: int = 1000
+    rpn_post_nms_top_n_test: int = 1000
+    box_detections_per_img: int = 100
+    box_score_thresh: float = 0.05
+    box_batch_size_per_image: int = 512
+
+
+def box_head_loss(
+    class_logits: torch.Tensor,
+    box_regression: torch.Tensor,
+    labels: list[torch.Tensor],
+    regression_targets: list[torch.Tensor],
+    beta: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """torchvision's fastrcnn_loss with the SmoothL1 beta as a parameter (reference: 1)."""
+    labels_cat = torch.cat(labels, dim=0)
+    targets = torch.cat(regression_targets, dim=0)
+    classification = functional.cross_entropy(class_logits, labels_cat)
+    positive = torch.where(labels_cat > 0)[0]
+    per_class = box_regression.reshape(class_logits.shape[0], -1, 4)
+    box = functional.smooth_l1_loss(per_class[positive, labels_cat[positive]], targets[positive],
+                           beta=beta, reduction="sum")
+    return classification, box / labels_cat.numel()
+
+
+class ReferenceRoIHeads(RoIHeads):
+    """RoI heads whose training loss is the reference's; inference is torchvision's."""
+
+    def forward(
+        self,
+        features: dict[str, torch.Tensor],
+        proposals: list[torch.Tensor],
+        image_shapes: list[tuple[int, int]],
+        targets: list[dict[str, torch.Tensor]] | None = None,
+    ) -> tuple[list[dict[str, torch.Tensor]], dict[str, torch.Tensor]]:
+        if not self.training or targets is None:
+            return super().forward(features, proposals, image_shapes, targets)
+        proposals, matched_idxs, labels, regression_targets = self.select_training_samples(proposals, targets)
+        box_features = self.box_head(self.box_roi_pool(features, proposals, image_shapes))
+        class_logits, box_regression = self.box_predictor(box_features)
+        loss_classifier, loss_box_reg = box_head_loss(
+            class_logits, box_regression, labels, regression_targets)
+        positives = [torch.where(image_labels > 0)[0] for image_labels in labels]
+        mask_proposals = [p[pos] for p, pos in zip(proposals, positives, strict=True)]
+        pos_matched_idxs = [m[pos] for m, pos in zip(matched_idxs, positives, strict=True)]
+        mask_features = self.mask_head(self.mask_roi_pool(features, mask_proposals, image_shapes))
+        mask_logits = self.mask_predictor(mask_features)
+        loss_mask = maskrcnn_loss(mask_logits, mask_proposals, [t["masks"] for t in targets],
+                                  [t["labels"] for t in targets], pos_matched_idxs)
+        return [], {"loss_classifier": loss_classifier, "loss_box_reg": loss_box_reg, "loss_mask": loss_mask}
+
+
+def load_backbone_weights(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise WeightsError(f"{path}: ResNet-50 weights not found (prepare the dataset first)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, OSError, ValueError) as error:
+        raise WeightsError(f"{path}: not a torch state_dict ({error})") from error
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path}: expected a ResNet-50 state_dict, found {type(state).__name__}")
+    return state
+
+
+def _init_box_head(model: MaskRCNN) -> None:
+    """The reference's box head: FCs kaiming_uniform(a=1), cls N(0, 0.01), box N(0, 0.001)."""
+    for fc in (model.roi_heads.box_head.fc6, model.roi_heads.box_head.fc7):
+        nn.init.kaiming_uniform_(fc.weight, a=1)
+        nn.init.zeros_(fc.bias)
+    predictor = model.roi_heads.box_predictor
+    nn.init.normal_(predictor.cls_score.weight, std=0.01)
+    nn.init.normal_(predictor.bbox_pred.weight, std=0.001)
+    for layer in (predictor.cls_score, predictor.bbox_pred):
+        nn.init.zeros_(layer.bias)
+
+
+def build_model(weights_path: Path, options: ModelOptions | None = None) -> MaskRCNN:
+    options = options or ModelOptions()
+    backbone = resnet50(weights=None, norm_layer=FrozenBatchNorm2d)
+    state = load_backbone_weights(weights_path)
+    missing, unexpected = backbone.load_state_dict(state, strict=False)
+    # FrozenBatchNorm2d has no num_batches_tracked; anything else missing means a wrong file.
+    unexpected = [k for k in unexpected if not k.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        raise WeightsError(f"{weights_path}: not a ResNet-50 state_dict "
+                           f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    model = MaskRCNN(
+        _resnet_fpn_extractor(backbone, TRAINABLE_BACKBONE_LAYERS),
+        num_classes=NUM_CLASSES,
+        min_size=options.min_size,
+        max_size=options.max_size,
+        rpn_post_nms_top_n_train=options.rpn_post_nms_top_n_train,
+        rpn_pre_nms_top_n_test=options.rpn_pre_nms_top_n_test,
+        rpn_post_nms_top_n_test=options.rpn_post_nms_top_n_test,
+        box_detections_per_img=options.box_detections_per_img,
+        box_score_thresh=options.box_score_thresh,
+    )
+    heads = model.roi_heads
+    model.roi_heads = ReferenceRoIHeads(
+        heads.box_roi_pool, heads.box_head, heads.box_predictor,
+        fg_iou_thresh=0.5, bg_iou_thresh=0.5, batch_size_per_image=options.box_batch_size_per_image,
+        positive_fraction=0.25,
+        bbox_reg_weights=None, score_thresh=heads.score_thresh, nms_thresh=heads.nms_thresh,
+        detections_per_img=heads.detections_per_img,
+        mask_roi_pool=heads.mask_roi_pool, mask_head=heads.mask_head, mask_predictor=heads.mask_predictor,
+    )
+    _init_box_head(model)
+    return model

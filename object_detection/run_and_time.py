@@ -1,0 +1,56 @@
+"""Mask R-CNN run and time, the MLPerf way.
+
+    python -m object_detection.run_and_time --seed N --data-dir D [--nproc-per-node K] [--sample]
+
+Verifies the data (checksums; for the sample, the layout) before the clock, then prints
+STARTING/ENDING TIMING RUN, the 3.1.0 compliance checker's verdict and
+`RESULT,OBJECT_DETECTION,<seed>,<seconds>,<user>,<start>`, keeps each MLPerf log as
+`results/<system>/maskrcnn/result_<i>.txt` and exits with the training's exit code (0 completed,
+the log's run_stop status telling whether the target was reached; 1 fault or unverified data;
+128+N on signal N). Options it does not know go to the trainer
+(`python -m object_detection.maskrcnn.train --help`). No torch here: training runs in a child.
+
+`--sample` trains on the sample dataset (built into --data-dir when absent) with sizes and RoI
+counts to match its ~160 x 120 px images: a check of the whole pipeline, not a benchmark result.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from common import run_and_time
+from object_detection import verify_dataset
+from object_detection.layout import CocoLayout
+
+BENCHMARK = run_and_time.Benchmark(
+    name="maskrcnn", result_name="OBJECT_DETECTION", train_module="object_detection.maskrcnn.train", ruleset="3.1.0"
+)
+# Not MLPerf-compliant sizes; the log records what was used.
+SAMPLE_TRAINING_ARGS = [
+    "--min-size", "128", "--max-size", "192", "--test-proposals", "100", "--detections-per-image", "20",
+    "--roi-samples", "64", "--warmup-steps", "10", "--max-epochs", "2", "--loader-workers", "0",
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = run_and_time.build_parser(BENCHMARK, __doc__.splitlines()[0].rstrip('.'))
+    parser.add_argument("--data-dir", type=Path, required=True, help="dataset folder (object_detection/layout.py)")
+    parser.add_argument("--sample", action="store_true", help="train on the sample dataset (not compliant)")
+    args, train_args = parser.parse_known_args(argv)
+    if args.sample:
+        if any(not p.exists() for p in CocoLayout(args.data_dir).required()):
+            from object_detection.sample import build_sample  # noqa: PLC0415 - the sample's weights need torch
+
+            build_sample(args.data_dir)
+        train_args = [*SAMPLE_TRAINING_ARGS, *train_args]
+    # Checksums (or, for the sample, the layout) before the clock: a bad dataset costs no timed run.
+    if verify_dataset.main(["--data-dir", str(args.data_dir), *(["--sample"] if args.sample else [])]) != 0:
+        print(f"run_and_time: the data in {args.data_dir} did not verify; prepare it with "
+              "`invoke maskrcnn.prepare` (or pass --sample)", file=sys.stderr)
+        return 1
+    return run_and_time.main(BENCHMARK, args, ["--data-dir", str(args.data_dir), *train_args])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""object_detection.run_and_time end to end: two gloo workers through torchrun, and an interrupt."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from common import compliance, results
+from tests.maskrcnn.conftest import REPO_ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.training]
+
+
+def _driver(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "object_detection.run_and_time", *args], cwd=REPO_ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_gloo_workers_report_the_global_batch(
+    maskrcnn_sample: Path, tmp_path: Path, driver_env: dict[str, str]
+) -> None:
+    proc = _driver(["--seed", "5", "--data-dir", str(maskrcnn_sample), "--sample", "--nproc-per-node", "2",
+                    "--results-dir", str(tmp_path), "--system", "cpu2", "--batch-size", "1", "--max-iters", "2"],
+                   driver_env)
+    out, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err[-3000:]
+    assert out.strip().splitlines()[-1].startswith("RESULT,OBJECT_DETECTION,5,")
+    log = tmp_path / "cpu2" / "maskrcnn" / "result_0.txt"
+    events = [json.loads(line.split(":::MLLOG ", 1)[1]) for line in log.read_text().splitlines()]
+    assert [e["value"] for e in events if e["key"] == "global_batch_size"] == [2]
+    assert [e["value"] for e in events if e["key"] == "seed"] == [5]  # rank 0 alone writes the log
+    assert events[-1]["metadata"]["status"] == "aborted"  # quality target not reached
+    assert compliance.check_log(log, "3.1.0").other_complaints == []
+
+
+def test_an_interrupt_logs_aborted_and_exits_non_zero(
+    maskrcnn_sample: Path, tmp_path: Path, driver_env: dict[str, str]
+) -> None:
+    proc = _driver(["--seed", "9", "--data-dir", str(maskrcnn_sample), "--sample", "--no-compliance",
+                    "--results-dir", str(tmp_path)], driver_env)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if '"key": "epoch_start"' in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + signal.SIGINT, err[-3000:]
+    assert "interrupted by SIGINT" in err
+    record = results.read_run(tmp_path / "local" / "maskrcnn" / "result_0.txt")
+    assert record.status == "aborted"
+    assert out.strip().splitlines()[-1].startswith("RESULT,OBJECT_DETECTION,9,")
