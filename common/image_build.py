@@ -47,11 +47,8 @@ class BuildOptions:
 
 
 class ImageBuildError(RuntimeError):
-    """A docker build failed; the message names the entry and the step, `log` holds the build log."""
-
-    def __init__(self, message: str, log: str) -> None:
-        super().__init__(message)
-        self.log = log
+    """A docker build failed; the message names the entry, the step and the engine's error (the log
+    above it has already been streamed)."""
 
 
 def torch_requirement(entry: m.Entry, options: BuildOptions) -> str:
@@ -81,21 +78,19 @@ def image_labels(entry: m.Entry, target: Target, options: BuildOptions) -> dict[
 
 def _stream_build(client: docker.APIClient, log: TextIO, what: str, **kwargs) -> str:
     """Run one build, echoing its output; returns the image id."""
-    lines: list[str] = []
     image_id = None
     chunks: Iterator[dict] = client.build(path=str(m.ROOT), rm=True, forcerm=True, decode=True, **kwargs)
     for chunk in chunks:
         if "stream" in chunk:
-            lines.append(chunk["stream"])
             log.write(chunk["stream"])
             log.flush()
         if "aux" in chunk and "ID" in chunk["aux"]:
             image_id = chunk["aux"]["ID"]
         if "error" in chunk:
-            lines.append(chunk["error"] + "\n")
-            raise ImageBuildError(f"{what}: {chunk['error'].strip()}", "".join(lines))
+            log.write(chunk["error"] + "\n")
+            raise ImageBuildError(f"{what}: {chunk['error'].strip()}")
     if image_id is None:
-        raise ImageBuildError(f"{what}: the engine reported no image id", "".join(lines))
+        raise ImageBuildError(f"{what}: the engine reported no image id")
     return image_id
 
 
