@@ -100,6 +100,10 @@ def test_broken_image_fails_naming_the_image_and_each_rule(built_images: BuiltIm
                 ) in failures
         assert ("service-defs", "tensorboard:http:6006 is declared but "
                 "/etc/backend.ai/service-defs/tensorboard.json is missing") in failures
+        assert {c.message for c in report.checks if c.status == "skip"} == {
+            "not checked: the runtime Python does not run",
+            "python -m object_detection.run_and_time not checked: the runtime-path does not run",
+            "python -m object_detection.verify_dataset not checked: the runtime-path does not run"}
         result = run_module("common.image_contract", "--image", image)
         assert result.returncode == 1
         assert f"{image}: [user-root] FAIL: image ends as USER nobody" in result.stdout
