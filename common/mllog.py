@@ -93,7 +93,7 @@ class MLLog:
             (constants.SUBMISSION_DIVISION, division),
             (constants.SUBMISSION_STATUS, status),
         ):
-            self._mllogger.event(key, value=value, stack_offset=1)
+            self._mllogger.event(key, value=value)
 
     def close(self) -> None:
         if self._logger is None:
