@@ -66,3 +66,17 @@ def test_a_missing_dataset_is_named_and_aborts_the_run(tmp_path: Path, capsys: p
     assert "missing" in capsys.readouterr().err and str(tmp_path / "nowhere" / "coco") in log_path.read_text()
     last = _events(log_path)[-1]
     assert last["key"] == "run_stop" and last["metadata"]["status"] == "aborted"
+
+
+def test_a_crashed_run_resumes_from_its_checkpoint_and_says_so(maskrcnn_sample: Path, tmp_path: Path) -> None:
+    from object_detection.maskrcnn import train  # noqa: PLC0415
+
+    common = ["--data-dir", str(maskrcnn_sample), "--seed", "4", "--checkpoint", str(tmp_path / "ckpt.pth"),
+              *SMALL, "--warmup-steps", "1"]
+    assert train.main([*common, "--log-file", str(tmp_path / "first.txt"), "--max-iters", "2"]) == 0
+    assert train.main([*common, "--log-file", str(tmp_path / "second.txt"), "--max-iters", "4"]) == 0
+    events = _events(tmp_path / "second.txt")
+    run_start = next(e for e in events if e["key"] == "run_start")
+    assert run_start["metadata"]["resumed_from_epoch"] == 1
+    assert [e["metadata"]["epoch_num"] for e in events if e["key"] == "epoch_start"] == [2]
+    assert next(e for e in events if e["key"] == "epoch_stop")["metadata"]["iterations"] == 2
