@@ -80,3 +80,17 @@ def test_a_crashed_run_resumes_from_its_checkpoint_and_says_so(maskrcnn_sample: 
     assert run_start["metadata"]["resumed_from_epoch"] == 1
     assert [e["metadata"]["epoch_num"] for e in events if e["key"] == "epoch_start"] == [2]
     assert next(e for e in events if e["key"] == "epoch_stop")["metadata"]["iterations"] == 2
+
+
+def test_a_diverging_loss_aborts_the_run(maskrcnn_sample: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from object_detection.maskrcnn import train  # noqa: PLC0415
+
+    log_path = tmp_path / "result_0.txt"
+    code = train.main(["--data-dir", str(maskrcnn_sample), "--seed", "1", "--log-file", str(log_path), *SMALL,
+                       "--base-lr", "50", "--warmup-steps", "1", "--max-iters", "6"])  # one step to NaN
+    assert code == train.EXIT_FAULT
+    assert "loss is nan at epoch 1" in capsys.readouterr().err
+    last = _events(log_path)[-1]
+    assert last["key"] == "run_stop" and last["metadata"]["status"] == "aborted"
+    assert last["metadata"]["reason"].startswith("loss is nan")
