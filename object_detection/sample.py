@@ -112,20 +112,38 @@ def build_split(layout: CocoLayout, split: Split, count: int, rng: random.Random
                        "annotations": annotations, "categories": categories})
 
 
-def build_weights(path: Path, seed: int) -> None:
+def build_weights(path: Path, seed: int, calibration_images: list[Path] | None = None) -> None:
     """A state_dict with torchvision's ResNet-50 keys and shapes, randomly initialised.
 
-    The only place in data preparation that needs torch, imported here so the control plane
-    stays light.
+    Training freezes every BatchNorm, as the reference does; with random weights and identity
+    statistics the activations grow through the 16 blocks and the loss diverges. So the BatchNorm
+    statistics are measured on `calibration_images` (the sample's own pictures), and the frozen
+    network then behaves like a pre-trained one. The only place in data preparation that needs
+    torch, imported here so the control plane stays light.
     """
     import torch  # noqa: PLC0415 - torch only for the sample weights
     from torchvision.models import resnet50  # noqa: PLC0415
+    from torchvision.transforms import functional  # noqa: PLC0415
 
     torch.manual_seed(seed)
-    state = resnet50(weights=None).state_dict()
+    model = resnet50(weights=None)
+    if calibration_images:
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.reset_running_stats()
+                module.momentum = None  # a plain average over the calibration batch
+        batch = []
+        for image_path in calibration_images:
+            with Image.open(image_path) as picture:
+                image = functional.pil_to_tensor(picture.convert("RGB")).float() / 255
+            image = functional.resize(image, [128, 160], antialias=True)
+            batch.append(functional.normalize(image, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]))
+        model.train()
+        with torch.no_grad():
+            model(torch.stack(batch))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    torch.save(state, tmp)
+    torch.save(model.state_dict(), tmp)
     os.replace(tmp, path)
 
 
@@ -135,5 +153,5 @@ def build_sample(data_dir: Path, seed: int = 0, counts: dict[Split, int] | None 
     counts = {**DEFAULT_COUNTS, **(counts or {})}
     for split in SPLITS:
         build_split(layout, split, counts[split], random.Random(f"{seed}-{split}"))
-    build_weights(layout.weights, seed)
+    build_weights(layout.weights, seed, sorted(layout.images_dir("train").glob("*.jpg"))[:16])
     return layout

@@ -7,9 +7,9 @@ evaluation (run_stop status success) or when the iterations run out (status abor
 (missing data or weights, a non-finite loss, SIGINT/SIGTERM) logs run_stop aborted and exits
 non-zero; the MLPerf log written so far is kept.
 
-Exit codes: 0 the run completed (the log's run_stop status says whether it reached the target:
-torchrun reports any non-zero worker code as 1, so a code cannot carry that), 1 fault, 128+N on
-signal N.
+Exit codes (the same as GNMT's, and the contract of common.run_and_time): 0 the target was reached,
+3 every iteration ran without reaching it, 1 fault, 128+N on signal N. torchrun reports any non-zero
+worker code as 1 and prints the worker's own code in its summary.
 `run(options) -> RunReport` is the same run without the signal handling, for callers in-process.
 """
 
@@ -41,6 +41,7 @@ from object_detection.maskrcnn.model import ModelOptions, WeightsError, build_mo
 
 BENCHMARK = "maskrcnn"
 EXIT_FAULT = 1
+EXIT_BELOW_TARGET = 3
 
 
 class RunInterruptedError(BaseException):
@@ -257,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     if workers.is_main:
         print(f"maskrcnn: {report.status} after {report.epochs} epoch(s), {report.iterations} iterations; "
               f"last accuracy {report.accuracy[-1] if report.accuracy else None}", flush=True)
-    return 0
+    return 0 if report.status == mlc.SUCCESS else EXIT_BELOW_TARGET
 
 
 if __name__ == "__main__":

@@ -40,43 +40,11 @@ SMALL = ["--min-size", "128", "--max-size", "192", "--test-proposals", "100", "-
          "--roi-samples", "64", "--loader-workers", "0"]
 
 
-def _calibrate_batchnorm(weights: Path, images_dir: Path) -> None:
-    """Give the sample's random ResNet-50 BatchNorm statistics measured on the sample images.
-
-    Training freezes every BatchNorm, as the reference does; with random weights and identity
-    statistics the activations grow through the 16 blocks and the loss diverges, while with
-    measured statistics the frozen network behaves like a pre-trained one.
-    """
-    import torch  # noqa: PLC0415 - only the training fixtures need torch
-    from PIL import Image  # noqa: PLC0415
-    from torchvision.models import resnet50  # noqa: PLC0415
-    from torchvision.transforms import functional  # noqa: PLC0415
-
-    model = resnet50(weights=None)
-    model.load_state_dict(torch.load(weights, weights_only=True))
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.reset_running_stats()
-            module.momentum = None  # a plain average over the calibration batch
-    batch = []
-    for path in sorted(images_dir.glob("*.jpg"))[:16]:
-        with Image.open(path) as picture:
-            image = functional.pil_to_tensor(picture.convert("RGB")).float() / 255
-        image = functional.resize(image, [128, 160], antialias=True)
-        batch.append(functional.normalize(image, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]))
-    model.train()
-    with torch.no_grad():
-        model(torch.stack(batch))
-    torch.save(model.state_dict(), weights)
-
-
 @pytest.fixture(scope="session")
 def maskrcnn_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample dataset (object_detection.sample) with calibrated backbone statistics."""
-    from object_detection.layout import CocoLayout  # noqa: PLC0415
+    """The sample dataset (object_detection.sample), backbone statistics calibrated on its images."""
     from object_detection.sample import build_sample  # noqa: PLC0415
 
     data_dir = tmp_path_factory.mktemp("maskrcnn-sample")
-    layout: CocoLayout = build_sample(data_dir, seed=0)
-    _calibrate_batchnorm(layout.weights, layout.images_dir("train"))
+    build_sample(data_dir, seed=0)
     return data_dir

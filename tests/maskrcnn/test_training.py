@@ -73,8 +73,9 @@ def test_a_crashed_run_resumes_from_its_checkpoint_and_says_so(maskrcnn_sample: 
 
     common = ["--data-dir", str(maskrcnn_sample), "--seed", "4", "--checkpoint", str(tmp_path / "ckpt.pth"),
               *SMALL, "--warmup-steps", "1"]
-    assert train.main([*common, "--log-file", str(tmp_path / "first.txt"), "--max-iters", "2"]) == 0
-    assert train.main([*common, "--log-file", str(tmp_path / "second.txt"), "--max-iters", "4"]) == 0
+    first = train.main([*common, "--log-file", str(tmp_path / "first.txt"), "--max-iters", "2"])
+    second = train.main([*common, "--log-file", str(tmp_path / "second.txt"), "--max-iters", "4"])
+    assert first == second == train.EXIT_BELOW_TARGET
     events = _events(tmp_path / "second.txt")
     run_start = next(e for e in events if e["key"] == "run_start")
     assert run_start["metadata"]["resumed_from_epoch"] == 1
