@@ -27,8 +27,8 @@ class ImageReferenceError(ValueError):
 class ImageReference:
     registry: str
     repository: str
-    tag: str | None
-    digest: str | None
+    tag: str | None = None
+    digest: str | None = None
 
     def __str__(self) -> str:
         text = f"{self.registry}/{self.repository}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from common.image_tag import parse_image_reference
+from common.image_tag import ImageReference, parse_image_reference
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
@@ -13,12 +13,7 @@ DEFAULT_TAG = "latest"
 
 
 @dataclass(frozen=True)
-class RegistryReference:
-    registry: str
-    repository: str
-    tag: str | None = None
-    digest: str | None = None
-
+class RegistryReference(ImageReference):
     @property
     def api_host(self) -> str:
         """Docker Hub serves its API from another host than its name."""
@@ -34,14 +29,6 @@ class RegistryReference:
 
     def with_digest(self, digest: str) -> RegistryReference:
         return replace(self, digest=digest)
-
-    def __str__(self) -> str:
-        text = f"{self.registry}/{self.repository}"
-        if self.tag:
-            text += f":{self.tag}"
-        if self.digest:
-            text += f"@{self.digest}"
-        return text
 
 
 def parse_reference(text: str) -> RegistryReference:
