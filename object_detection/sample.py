@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from common.atomic import atomic_path, write_text_atomic
 from object_detection.layout import SPLITS, CocoLayout, Split
 
 
@@ -68,9 +68,7 @@ def _place(rng: random.Random, width: int, height: int, taken: list[tuple[float,
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(payload))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(payload))
 
 
 def build_split(layout: CocoLayout, split: Split, count: int, rng: random.Random) -> None:
@@ -141,10 +139,8 @@ def build_weights(path: Path, seed: int, calibration_images: list[Path] | None =
         model.train()
         with torch.no_grad():
             model(torch.stack(batch))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(model.state_dict(), tmp)
 
 
 def build_sample(data_dir: Path, seed: int = 0, counts: dict[Split, int] | None = None) -> CocoLayout:
