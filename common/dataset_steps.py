@@ -16,7 +16,7 @@ from pathlib import Path
 
 from common.atomic import write_text_atomic
 from common.checksums import ManifestChecksumError, Stamps, Status, verify_files
-from common.dataset_manifest import Manifest, ManifestError
+from common.dataset_manifest import Manifest, ManifestError, load_manifest
 from common.download import MIRROR_ENV, Downloader, DownloadError
 from common.extract import ArchiveFormatError, UnsafeArchiveError, extract
 
@@ -100,6 +100,22 @@ def report(problems: Sequence[str], checked: int, what: str) -> int:
         return 1
     print(f"{what}: OK ({checked} checks)")
     return 0
+
+
+def verify(args: argparse.Namespace, what: str, root: Path,
+           layout_problems: Callable[[object | None], tuple[list[str], int]], expected_key: str) -> int:
+    """A benchmark's verify step: checksums from the manifest, then its own layout checks.
+
+    The sample has no published digests, so only its layout is checked; `layout_problems` gets the
+    manifest's `expected_key` entry (expected counts) for the real dataset and None for the sample.
+    """
+    if args.sample:
+        problems, checks = layout_problems(None)
+        return report(problems, checks, f"{what} sample in {root}")
+    manifest = load_manifest(args.manifest)
+    problems, checked = checksum_problems(manifest, args.data_dir, args.full, args.jobs)
+    more, checks = layout_problems(manifest.extra.get(expected_key))
+    return report([*problems, *more], checked + checks, f"{what} data in {root}")
 
 
 def run_cli(main: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser,

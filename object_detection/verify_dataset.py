@@ -13,8 +13,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from common.dataset_manifest import load_manifest
-from common.dataset_steps import add_verify_args, checksum_problems, report, run_cli
+from common.dataset_steps import add_verify_args, run_cli, verify
 from object_detection.layout import SPLITS, CocoLayout
 
 MANIFEST = Path(__file__).with_name("dataset_manifest.yaml")
@@ -65,13 +64,7 @@ def layout_problems(layout: CocoLayout, expected_images: dict[str, int] | None) 
 
 def run(args: argparse.Namespace) -> int:
     layout = CocoLayout(args.data_dir)
-    if args.sample:
-        problems, checks = layout_problems(layout, None)
-        return report(problems, checks, f"Mask R-CNN sample in {args.data_dir}")
-    manifest = load_manifest(args.manifest)
-    problems, checked = checksum_problems(manifest, args.data_dir, args.full, args.jobs)
-    more, checks = layout_problems(layout, manifest.extra.get("images"))
-    return report([*problems, *more], checked + checks, f"Mask R-CNN data in {args.data_dir}")
+    return verify(args, "Mask R-CNN", args.data_dir, lambda expected: layout_problems(layout, expected), "images")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,8 +12,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from common.dataset_manifest import load_manifest
-from common.dataset_steps import add_verify_args, checksum_problems, report, run_cli
+from common.dataset_steps import add_verify_args, run_cli, verify
 from translation.layout import Wmt16Layout
 
 MANIFEST = Path(__file__).with_name("dataset_manifest.yaml")
@@ -58,13 +57,7 @@ def layout_problems(layout: Wmt16Layout, test_sentences: int | None) -> tuple[li
 
 def run(args: argparse.Namespace) -> int:
     layout = Wmt16Layout(args.data_dir)
-    if args.sample:
-        problems, checks = layout_problems(layout, None)
-        return report(problems, checks, f"GNMT sample in {layout.root}")
-    manifest = load_manifest(args.manifest)
-    problems, checked = checksum_problems(manifest, args.data_dir, args.full, args.jobs)
-    more, checks = layout_problems(layout, manifest.extra.get("test_sentences"))
-    return report([*problems, *more], checked + checks, f"GNMT data in {layout.root}")
+    return verify(args, "GNMT", layout.root, lambda expected: layout_problems(layout, expected), "test_sentences")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
