@@ -14,11 +14,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,31 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from common.checksums import Checksum  # noqa: E402
 from common.download import Downloader, Remote  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"server on port {port} did not start")
-
-
-def timed(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from perf.timing import best_of  # noqa: E402
+from tests.harness.system import free_port, port_open, wait_until  # noqa: E402
 
 
 def main() -> None:
@@ -74,7 +49,7 @@ def main() -> None:
         server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
                                    "--directory", str(served)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            wait_for(port)
+            wait_until(lambda: port_open("127.0.0.1", port), 10, f"the HTTP server on port {port}")
             url = f"http://127.0.0.1:{port}/data.bin"
             dest = out / "data.bin"
 
@@ -92,10 +67,10 @@ def main() -> None:
                 dest.unlink()
 
             curl()  # warm the server's page cache
-            t_curl = timed(curl, args.repeat)
-            t_curl_md5 = timed(curl_md5, args.repeat)
-            t_md5 = timed(lambda: ours(Checksum("md5", h.hexdigest())), args.repeat)
-            t_plain = timed(lambda: ours(None), args.repeat)
+            t_curl = best_of(curl, args.repeat)
+            t_curl_md5 = best_of(curl_md5, args.repeat)
+            t_md5 = best_of(lambda: ours(Checksum("md5", h.hexdigest())), args.repeat)
+            t_plain = best_of(lambda: ours(None), args.repeat)
         finally:
             server.terminate()
             server.wait()

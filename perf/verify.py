@@ -15,12 +15,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common.checksums import Checksum, Status, verify_files
+from perf.timing import best_of
 
 
 def make_file(path: Path, size: int) -> Checksum:
@@ -31,15 +31,6 @@ def make_file(path: Path, size: int) -> Checksum:
             f.write(block)
             h.update(block)
     return Checksum("md5", h.hexdigest())
-
-
-def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def ours(entries, jobs: int) -> None:
@@ -55,8 +46,8 @@ def case(name: str, entries, jobs: int, repeat: int) -> None:
     paths = [p for p, _ in entries]
     total = sum(p.stat().st_size for p in paths)
     md5sum(paths)  # warm the page cache
-    t_md5sum = best(lambda: md5sum(paths), repeat)
-    t_ours = best(lambda: ours(entries, jobs), repeat)
+    t_md5sum = best_of(lambda: md5sum(paths), repeat)
+    t_ours = best_of(lambda: ours(entries, jobs), repeat)
     mb = total / 1e6
     print(f"{name}: {len(paths)} file(s), {mb:.0f} MB | md5sum {mb / t_md5sum:.0f} MB/s | "
           f"verify (jobs={jobs}) {mb / t_ours:.0f} MB/s | ratio {t_md5sum / t_ours:.2f}x")
