@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 
 from dockerfile_parse import DockerfileParser
 
+from common.labels import is_root_user
+
 DIRECTIVE = re.compile(r"^#\s*(?P<name>[A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?P<value>.*?)\s*$")
 HEREDOC = re.compile(r"<<(?P<dash>-?)(?P<quote>[\"']?)(?P<word>[A-Za-z_][A-Za-z0-9_]*)(?P=quote)")
 HEREDOC_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD"})
-ROOT_USERS = frozenset({"root", "0", "root:root", "0:0", "root:0", "0:root"})
 SAFE_VALUE = re.compile(r"^[A-Za-z0-9_./:,+@%-]+$")
 BOOTSTRAP_PATH = "/opt/container/bootstrap.sh"
 
@@ -292,7 +293,7 @@ def inject_labels(text: str, labels: Mapping[str, str], *, move_entrypoint: bool
                             + ("" if ins.keyword == "CMD" else
                                " (use --move-entrypoint to run it from /opt/container/bootstrap.sh)"))
     user = final_user(doc)
-    if ensure_root and user is not None and user not in ROOT_USERS:
+    if ensure_root and user is not None and not is_root_user(user):
         appended.append("USER root")
         warnings.append(f"the final stage switches to USER {user}; appended USER root because "
                         "Backend.AI's entrypoint must start as root (it drops to the session user)")

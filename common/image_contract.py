@@ -23,11 +23,10 @@ from docker.errors import DockerException, ImageNotFound
 from common import matrix as m
 from common.image_selection import Outcome, Target, add_selection_arguments, run_cli
 from common.image_tag import parse_image_reference
-from common.labels import RUNTIME_PATH, SERVICE_PORTS, validate_labels
+from common.labels import RUNTIME_PATH, SERVICE_PORTS, is_root_user, validate_labels
 from common.service_ports import ServicePortsError, parse_service_ports
 
 PASS, FAIL, SKIP = "pass", "FAIL", "skip"
-ROOT_USERS = frozenset({"", "root", "0", "root:root", "0:0", "root:0", "0:root"})
 # What the agent's /opt/kernel/entrypoint.sh calls before dropping to the session user.
 ENTRYPOINT_BINARIES = ("sh", "bash", "getent", "cut", "sed", "tr", "cat", "chown", "chmod", "ln", "date",
                        "chpasswd", "groupadd", "useradd", "usermod")
@@ -180,7 +179,7 @@ def check_config(report: ContractReport, labels: Mapping[str, str], user: str) -
         report.add("labels", PASS, "Backend.AI labels valid")
     for finding in findings.errors:
         report.add("labels", FAIL, str(finding))
-    if user in ROOT_USERS:
+    if is_root_user(user):
         report.add("user-root", PASS, "image ends as USER root")
     else:
         report.add("user-root", FAIL, f"image ends as USER {user}; Backend.AI's entrypoint must start as "

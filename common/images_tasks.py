@@ -17,6 +17,7 @@ from common.labels import (
     LabelValidationError,
     ProfileError,
     ValidationReport,
+    is_root_user,
     parse_assignments,
     resolve_labels,
     validate_labels,
@@ -103,7 +104,7 @@ def check_dockerfile(path: Path) -> ValidationReport:
     report = validate_labels(labels)
     doc = parse(text)
     user = final_user(doc)
-    if user is not None and user not in ("root", "0", "root:root", "0:0"):
+    if user is not None and not is_root_user(user):
         report.error("USER", user, "user-root",
                      "the final stage must end as USER root: Backend.AI's entrypoint edits "
                      "/etc/passwd and then drops to the session user")
@@ -118,7 +119,7 @@ def check_dockerfile(path: Path) -> ValidationReport:
 def check_local_image(reference: str) -> ValidationReport:
     image = local_image_labels(reference)
     report = validate_labels({k: v for k, v in image.labels.items() if k.startswith(PREFIX)})
-    if image.user not in ("", "root", "0", "root:root", "0:0"):
+    if not is_root_user(image.user):
         report.error("USER", image.user, "user-root",
                      "the image must end as USER root for Backend.AI's entrypoint")
     if image.container_config_labels is not None and image.container_config_labels != image.labels:

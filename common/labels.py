@@ -62,6 +62,12 @@ KNOWN_LABELS = frozenset({KERNELSPEC, FEATURES, BASE_DISTRO, RUNTIME_TYPE, RUNTI
                           ROLE, ENDPOINT_PORTS, MODEL_PATH, MODEL_FORMAT, ACCELERATORS, CORECOUNT, SHMEM})
 
 
+def is_root_user(user: str) -> bool:
+    """Whether an image's USER (empty: not set) leaves Backend.AI's entrypoint running as root."""
+    name, _, group = user.partition(":")
+    return name in ("", "root", "0") and group in ("", "root", "0")
+
+
 class LabelValidationError(ValueError):
     """Labels Backend.AI would refuse; `report` holds every finding."""
 
