@@ -36,16 +36,16 @@ def _image_session(session: nox.Session, module: str) -> None:
 @nox.session(python=PYTHON)
 def build_images(session: nox.Session) -> None:
     """Build the matrix's images (all, or --benchmark/--cuda/--py); see images/README.md."""
-    _image_session(session, "common.image_build")
+    _image_session(session, "common.imagebuild.build")
 
 
 @nox.session(python=PYTHON)
 def test_images(session: nox.Session) -> None:
     """Check built images against the Backend.AI image contract."""
-    _image_session(session, "common.image_contract")
+    _image_session(session, "common.imagebuild.contract")
 
 
 @nox.session(python=PYTHON)
 def push_images(session: nox.Session) -> None:
     """Push built images and their manifest lists; credentials from env or --password-stdin."""
-    _image_session(session, "common.image_push")
+    _image_session(session, "common.imagebuild.push")

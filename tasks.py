@@ -2,7 +2,8 @@
 
 from invoke import Collection
 
-from common import bai_tasks, images_tasks
+from common.backendai import tasks as bai_tasks
+from common.imagebuild import tasks as images_tasks
 from object_detection import tasks as maskrcnn_tasks
 from translation import tasks as gnmt_tasks
 

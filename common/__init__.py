@@ -1,1 +1,2 @@
-"""Shared library: Backend.AI labels, Dockerfile label injection, and what benchmarks share."""
+"""What two or more places share: one package per area (labels, registry, imagebuild, datasets, mlperf,
+backendai), and atomic writes, which every area uses."""

@@ -10,8 +10,8 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from common.dataset_manifest import load_manifest
-from common.dataset_steps import add_download_args, download, extract_downloads, run_cli
+from common.datasets.manifest import load_manifest
+from common.datasets.steps import add_download_args, download, extract_downloads, run_cli
 
 MANIFEST = Path(__file__).with_name("dataset_manifest.yaml")
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from common import run_and_time
+from common.mlperf import run_and_time
 from object_detection import verify_dataset
 from object_detection.layout import CocoLayout
 

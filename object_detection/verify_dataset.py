@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from common.dataset_steps import add_verify_args, run_cli, verify
+from common.datasets.steps import add_verify_args, run_cli, verify
 from object_detection.layout import SPLITS, CocoLayout
 
 MANIFEST = Path(__file__).with_name("dataset_manifest.yaml")

@@ -24,11 +24,12 @@ sys.path.insert(0, str(ROOT))
 
 import docker  # noqa: E402
 
-from common import bai_client, bai_register  # noqa: E402
-from common.dockerfile import inject_labels  # noqa: E402
-from common.labels import resolve_labels  # noqa: E402
-from common.sandbox import bootstrap, control  # noqa: E402
-from common.sandbox.layout import SandboxLayout, SandboxPorts  # noqa: E402
+from common.backendai import client as bai_client  # noqa: E402
+from common.backendai import register as bai_register  # noqa: E402
+from common.backendai.sandbox import bootstrap, control  # noqa: E402
+from common.backendai.sandbox.layout import SandboxLayout, SandboxPorts  # noqa: E402
+from common.labels.dockerfile import inject_labels  # noqa: E402
+from common.labels.rules import resolve_labels  # noqa: E402
 from tests.harness.base_image import ensure_base_image  # noqa: E402
 from tests.harness.registry import ensure_default_registry  # noqa: E402
 

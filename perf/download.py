@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common.checksums import Checksum  # noqa: E402
-from common.download import Downloader, Remote  # noqa: E402
+from common.datasets.checksums import Checksum  # noqa: E402
+from common.datasets.download import Downloader, Remote  # noqa: E402
 from perf.timing import best_of  # noqa: E402
 from tests.harness.system import free_port, port_open, wait_until  # noqa: E402
 

@@ -16,12 +16,12 @@ import docker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common.image_build import BuildOptions, build_entry
-from common.image_contract import check_image
-from common.image_selection import Target
-from common.matrix import load_matrix
+from common.imagebuild.build import BuildOptions, build_entry
+from common.imagebuild.contract import check_image
+from common.imagebuild.matrix import load_matrix
+from common.imagebuild.selection import Target
 from tests.harness.base_image import ensure_base_image
-from tests.images.wheelhouse import TORCH_CPU, WheelhouseServer, ensure_wheelhouse
+from tests.imagebuild.wheelhouse import TORCH_CPU, WheelhouseServer, ensure_wheelhouse
 
 WHEELHOUSE = Path("/tmp/mlperf-bai-harness/wheelhouse")
 MB = 1024 * 1024

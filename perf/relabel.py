@@ -25,11 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common.labels import resolve_labels  # noqa: E402
-from common.registry_client import RegistryClient  # noqa: E402
-from common.registry_copy import push_plan  # noqa: E402
-from common.registry_reference import parse_reference  # noqa: E402
-from common.relabel import LabelEdit, plan_relabel  # noqa: E402
+from common.labels.rules import resolve_labels  # noqa: E402
+from common.registry.client import RegistryClient  # noqa: E402
+from common.registry.copy import push_plan  # noqa: E402
+from common.registry.reference import parse_reference  # noqa: E402
+from common.registry.relabel import LabelEdit, plan_relabel  # noqa: E402
 from tests.harness.base_image import ensure_base_image  # noqa: E402
 from tests.harness.registry import ensure_default_registry  # noqa: E402
 from tests.harness.system import free_port  # noqa: E402

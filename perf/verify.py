@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common.checksums import Checksum, Status, verify_files
+from common.datasets.checksums import Checksum, Status, verify_files
 from perf.timing import best_of
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from tests.harness.base_image import ensure_base_image
 from tests.harness.docker_engine import ensure_docker_engine
 from tests.harness.registry import ensure_default_registry
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +30,11 @@ def registry_host(docker_engine: None) -> str:
 def base_image(docker_engine: None) -> str:
     """Tag of the local Debian + python3 base image (built once per machine)."""
     return ensure_base_image()
+
+
+@pytest.fixture
+def driver_env() -> dict[str, str]:
+    """Environment for child processes that import the project from the checkout."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return env

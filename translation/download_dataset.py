@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from common.dataset_manifest import Manifest, ManifestError, load_manifest
-from common.dataset_steps import add_download_args, download, extract_downloads, run_cli
+from common.datasets.manifest import Manifest, ManifestError, load_manifest
+from common.datasets.steps import add_download_args, download, extract_downloads, run_cli
 from translation.layout import LANGS, Wmt16Layout
 from translation.preprocess import TEST_SETS, PreprocessError, RawSources, preprocess
 

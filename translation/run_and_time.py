@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from common import run_and_time
+from common.mlperf import run_and_time
 from translation import verify_dataset
 from translation.layout import Wmt16Layout
 from translation.sample import build_sample

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from common.dataset_tasks import dataset_collection
-from common.run_tasks import run_task
+from common.datasets.tasks import dataset_collection
+from common.mlperf.tasks import run_task
 from translation import download_dataset, run_and_time, verify_dataset
 
 ns = dataset_collection("gnmt", download_dataset.main, verify_dataset.main)

@@ -12,7 +12,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from common.dataset_steps import add_verify_args, run_cli, verify
+from common.datasets.steps import add_verify_args, run_cli, verify
 from translation.layout import Wmt16Layout
 
 MANIFEST = Path(__file__).with_name("dataset_manifest.yaml")

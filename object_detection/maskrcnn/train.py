@@ -7,7 +7,7 @@ evaluation (run_stop status success) or when the iterations run out (status abor
 (missing data or weights, a non-finite loss, SIGINT/SIGTERM) logs run_stop aborted and exits
 non-zero; the MLPerf log written so far is kept.
 
-Exit codes (the same as GNMT's, and the contract of common.run_and_time): 0 the target was reached,
+Exit codes (the same as GNMT's, and the contract of common.mlperf.run_and_time): 0 the target was reached,
 3 every iteration ran without reaching it, 1 fault, 128+N on signal N. torchrun reports any non-zero
 worker code as 1 and prints the worker's own code in its summary.
 `run(options) -> RunReport` is the same run without the signal handling, for callers in-process.
@@ -29,8 +29,8 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
 
-from common.mllog import MLLog
-from common.mllog import constants as mlc
+from common.mlperf.mllog import MLLog
+from common.mlperf.mllog import constants as mlc
 from object_detection.layout import CocoLayout
 from object_detection.maskrcnn import checkpoint, distributed, solver
 from object_detection.maskrcnn.data import CocoInstances, DatasetError, GroupedBatchSampler, collate

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from common.checksums import Checksum, ManifestChecksumError, Stamps, Status, verify_files
+from common.datasets.checksums import Checksum, ManifestChecksumError, Stamps, Status, verify_files
 
 
 def write(path: Path, data: bytes) -> tuple[Path, Checksum]:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from common.checksums import Checksum, Stamps
-from common.download import (
+from common.datasets.checksums import Checksum, Stamps
+from common.datasets.download import (
     ChecksumMismatchError,
     Downloader,
     DownloadFailuresError,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from common.extract import ArchiveFormatError, UnsafeArchiveError, extract
+from common.datasets.extract import ArchiveFormatError, UnsafeArchiveError, extract
 
 
 def make_zip(path: Path, members: dict[str, bytes], symlinks: dict[str, str] | None = None) -> Path:

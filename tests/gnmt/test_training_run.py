@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from common.compliance import check_log
+from common.mlperf.compliance import check_log
 from tests.gnmt.conftest import SMALL_TRAINING_ARGS
 from translation.gnmt import main as trainer
 from translation.layout import Wmt16Layout

@@ -1,6 +1,6 @@
 import pytest
 
-from common.binary_size import BinarySizeError, parse_binary_size
+from common.labels.binary_size import BinarySizeError, parse_binary_size
 
 GIB = 1024**3
 

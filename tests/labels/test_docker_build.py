@@ -6,7 +6,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from common.labels import PREFIX, resolve_labels
+from common.labels.rules import PREFIX, resolve_labels
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

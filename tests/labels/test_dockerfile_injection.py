@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.dockerfile import DockerfileError, final_stage_labels, inject_labels, parse
-from common.labels import PREFIX, resolve_labels
+from common.labels.dockerfile import DockerfileError, final_stage_labels, inject_labels, parse
+from common.labels.rules import PREFIX, resolve_labels
 
 CORPUS = sorted((Path(__file__).parent / "corpus").glob("*.Dockerfile"))
 LABELS = resolve_labels("cuda")

@@ -1,6 +1,6 @@
 import pytest
 
-from common.image_tag import ImageReferenceError, parse_image_reference, tag_errors, validate_image_reference
+from common.labels.image_tag import ImageReferenceError, parse_image_reference, tag_errors, validate_image_reference
 
 
 @pytest.mark.parametrize("tag", [

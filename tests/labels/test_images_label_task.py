@@ -1,8 +1,8 @@
 import os
 from pathlib import Path
 
-from common.dockerfile import final_stage_labels
-from common.labels import resolve_labels
+from common.labels.dockerfile import final_stage_labels
+from common.labels.rules import resolve_labels
 
 CORPUS = Path(__file__).parent / "corpus"
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from common.labels import (
+from common.labels.rules import (
     LabelValidationError,
     ProfileError,
     load_profiles,

@@ -1,6 +1,6 @@
 import pytest
 
-from common.service_ports import ServicePort, ServicePortsError, parse_service_ports
+from common.labels.service_ports import ServicePort, ServicePortsError, parse_service_ports
 
 
 def test_the_default_service_ports_parse_and_pty_is_skipped():

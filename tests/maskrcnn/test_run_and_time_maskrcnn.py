@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from common import compliance, results
-from tests.maskrcnn.conftest import REPO_ROOT
+from common.mlperf import compliance, results
+from tests.conftest import REPO_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.training]
 

@@ -9,7 +9,7 @@ from statistics import fmean
 
 import pytest
 
-from common import compliance
+from common.mlperf import compliance
 from tests.maskrcnn.conftest import SMALL
 
 pytestmark = [pytest.mark.slow, pytest.mark.training]
@@ -23,7 +23,7 @@ def _events(log: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def learned(maskrcnn_sample: Path, tmp_path_factory: pytest.TempPathFactory):
-    from common.mllog import MLLog  # noqa: PLC0415 - torch only in training tests
+    from common.mlperf.mllog import MLLog  # noqa: PLC0415 - torch only in training tests
     from object_detection.maskrcnn import distributed, train  # noqa: PLC0415
 
     log_path = tmp_path_factory.mktemp("learned") / "result_0.txt"

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from common.registry_client import RegistryClient
-from common.registry_manifests import with_config
-from common.registry_reference import parse_reference
+from common.registry.client import RegistryClient
+from common.registry.manifests import with_config
+from common.registry.reference import parse_reference
 
 from .conftest import Registry, run_invoke, skopeo
 

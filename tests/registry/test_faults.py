@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from common.registry_client import RegistryClient
-from common.registry_copy import push_plan
-from common.registry_errors import RegistryNotFoundError, RegistryUnavailableError
-from common.registry_reference import parse_reference
-from common.relabel import LabelEdit, plan_relabel
+from common.registry.client import RegistryClient
+from common.registry.copy import push_plan
+from common.registry.errors import RegistryNotFoundError, RegistryUnavailableError
+from common.registry.reference import parse_reference
+from common.registry.relabel import LabelEdit, plan_relabel
 
 from .conftest import Registry, run_invoke, skopeo_copy, skopeo_inspect
 

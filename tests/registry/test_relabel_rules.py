@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from common.image_tag import ImageReferenceError
-from common.registry_auth import Credentials, find_credentials, parse_challenge
-from common.registry_errors import RegistryAuthError
-from common.registry_manifests import (
+from common.labels.image_tag import ImageReferenceError
+from common.registry.auth import Credentials, find_credentials, parse_challenge
+from common.registry.errors import RegistryAuthError
+from common.registry.manifests import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
     OCI_INDEX,
@@ -22,8 +22,8 @@ from common.registry_manifests import (
     with_config,
     wrap_in_index,
 )
-from common.registry_reference import parse_reference
-from common.relabel import LabelEdit, edit_config
+from common.registry.reference import parse_reference
+from common.registry.relabel import LabelEdit, edit_config
 
 CONFIG = {"architecture": "amd64", "os": "linux",
           "config": {"Env": ["A=1"], "Labels": {"keep": "1", "drop": "2"}},

@@ -7,9 +7,9 @@ import tracemalloc
 
 import pytest
 
-from common.registry_client import RegistryClient, copy_blob
-from common.registry_manifests import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Manifest, sha256_digest
-from common.registry_reference import parse_reference
+from common.registry.client import RegistryClient, copy_blob
+from common.registry.manifests import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Manifest, sha256_digest
+from common.registry.reference import parse_reference
 
 from .conftest import Registry, run_invoke, skopeo, skopeo_inspect
 

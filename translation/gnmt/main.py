@@ -20,8 +20,8 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from common.mllog import MLLog
-from common.mllog import constants as mlc
+from common.mlperf.mllog import MLLog
+from common.mlperf.mllog import constants as mlc
 from translation.gnmt.data.dataset import Batch, CorpusError, ParallelCorpus, SourceCorpus, collate_pairs
 from translation.gnmt.data.sampler import BucketingSampler
 from translation.gnmt.data.vocabulary import Vocabulary, VocabularyMismatchError

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from common.mllog import MLLog
-from common.mllog import constants as mlc
+from common.mlperf.mllog import MLLog
+from common.mlperf.mllog import constants as mlc
 from translation.gnmt.train.lr_scheduler import WarmupMultiStepSchedule
 
 

@@ -1,0 +1,236 @@
+"""Bring a single-node Backend.AI 23.09 up on 127.0.0.1, report on it, take it down.
+
+Order matters: PostgreSQL, redis and etcd first; then the storage proxy (the manager asks it for the
+volumes), the manager, and the agent (it registers with the manager through etcd and redis).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import requests
+
+from common.backendai import client as bai_client
+from common.backendai.sandbox import bootstrap, install
+from common.backendai.sandbox.layout import SandboxLayout
+from common.backendai.sandbox.processes import (
+    SandboxError,
+    port_open,
+    recorded_pid,
+    start_daemon,
+    stop_daemon,
+    wait_for,
+)
+
+DAEMONS = ("redis", "etcd", "storage-proxy", "manager", "agent")
+DEFAULT_REGISTRIES = ("127.0.0.1:5000",)
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    name: str
+    pid: int | None
+
+    @property
+    def running(self) -> bool:
+        return self.pid is not None
+
+
+def _postgres_pid(layout: SandboxLayout) -> int | None:
+    """PostgreSQL writes its own pid file (postmaster.pid, pid on the first line)."""
+    return recorded_pid(layout.pg_data / "postmaster.pid", str(layout.pg_data))
+
+
+def services(layout: SandboxLayout) -> list[ServiceState]:
+    states = [ServiceState("postgres", _postgres_pid(layout))]
+    states += [ServiceState(name, recorded_pid(layout.pidfile(name)))
+               for name in DAEMONS]
+    return states
+
+
+def up(layout: SandboxLayout, registries: Sequence[str] = DEFAULT_REGISTRIES,
+       progress: Callable[[str], None] = print) -> str:
+    """Start the sandbox; returns "running" if it already was, "started" otherwise."""
+    states = services(layout)
+    if all(state.running for state in states) and manager_answers(layout):
+        return "running"
+    if any(state.running for state in states):
+        running = ", ".join(s.name for s in states if s.running)
+        stopped = ", ".join(s.name for s in states if not s.running)
+        raise SandboxError(f"sandbox {layout.root} is half-started ({running} running; {stopped} not); "
+                           f"see {layout.logs}, then `invoke bai.sandbox-down` and up again")
+    taken = {name: port for name, port in layout.ports.listening().items() if port_open(port)}
+    if taken:
+        raise SandboxError(f"ports taken, cannot start the sandbox there: {taken}; stop what holds them "
+                           "or choose another port base (--port-base)")
+    ensure_docker_engine()
+    for host in registries:
+        if not port_open(int(host.rsplit(":", 1)[1]), host.rsplit(":", 1)[0]):
+            raise SandboxError(f"registry {host} does not answer; the sandbox's agent pulls images from it")
+    progress("installing (Debian packages, Backend.AI virtualenv)")
+    install.ensure_debian_packages()
+    for sub in ("cfg", "logs", "run", "ipc", "scratches", "var", "vfroot", "redis", "etcd"):
+        (layout.root / sub).mkdir(parents=True, exist_ok=True)
+    layout.root.chmod(0o755)
+    install.ensure_virtualenv(layout)
+    layout.volume.mkdir(parents=True, exist_ok=True)
+    # Layout version 3; without it the proxy assumes an old (v2) structure and says so.
+    (layout.volume / "version.txt").write_text("3\n")
+    bootstrap.write_configs(layout)
+    bootstrap.generate_rpc_keys(layout)
+    progress("starting PostgreSQL, redis, etcd")
+    start_postgres(layout)
+    start_redis(layout)
+    start_etcd(layout)
+    if not layout.marker("populate").exists():
+        progress("creating schema, fixtures and etcd configuration")
+        bootstrap.populate(layout, registries)
+        layout.marker("populate").write_text("done\n")
+    progress("starting storage proxy, manager, agent")
+    start_backend_ai(layout, "storage-proxy", ["storage", "start-server", "-f",
+                                              str(layout.cfg / "storage-proxy.toml")])
+    wait_for(lambda: port_open(layout.ports.storage_manager), 60, "the storage proxy",
+             layout.log("storage-proxy"))
+    start_backend_ai(layout, "manager", ["mgr", "-f", str(layout.cfg / "manager.toml"), "start-server"])
+    wait_for(lambda: manager_answers(layout), 90, "the manager", layout.log("manager"))
+    start_backend_ai(layout, "agent", ["ag", "start-server", "-f", str(layout.cfg / "agent.toml")])
+    wait_for(lambda: agent_alive(layout), 240, "the agent to be ALIVE", layout.log("agent"))
+    return "started"
+
+
+def ensure_docker_engine() -> None:
+    if shutil.which("docker") is None:
+        raise SandboxError("the docker CLI is missing; install Debian's docker.io")
+    result = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True)
+    if result.returncode != 0:
+        raise SandboxError("no Docker engine answers; start dockerd (the agent runs sessions as containers)")
+
+
+def start_postgres(layout: SandboxLayout) -> None:
+    if not layout.marker("database").exists():
+        if layout.pg_data.exists():
+            shutil.rmtree(layout.pg_data)
+        bootstrap.init_database_cluster(layout)
+    options = (f"-c listen_addresses=127.0.0.1 -p {layout.ports.postgres} -k {layout.pg_data.parent} "
+               "-c max_connections=200")
+    bootstrap.run_logged(layout, "postgres", [
+        str(install.postgres_bin() / "pg_ctl"), "-D", str(layout.pg_data), "-l",
+        str(layout.pg_data.parent / "postgres.log"), "-w", "-o", options, "start"], user="postgres")
+    if not layout.marker("database").exists():
+        bootstrap.create_database(layout)
+        layout.marker("database").write_text("done\n")
+
+
+def start_redis(layout: SandboxLayout) -> None:
+    start_daemon(["redis-server", "--bind", "127.0.0.1", "--port", str(layout.ports.redis),
+                  "--dir", str(layout.root / "redis"), "--save", "", "--appendonly", "no"],
+                 pidfile=layout.pidfile("redis"), log=layout.log("redis"), cwd=layout.root)
+    wait_for(lambda: port_open(layout.ports.redis), 30, "redis", layout.log("redis"))
+
+
+def start_etcd(layout: SandboxLayout) -> None:
+    client = f"http://127.0.0.1:{layout.ports.etcd}"
+    peer = f"http://127.0.0.1:{layout.ports.etcd_peer}"
+    start_daemon(["etcd", "--name", "sandbox", "--data-dir", str(layout.root / "etcd" / "data"),
+                  "--listen-client-urls", client, "--advertise-client-urls", client,
+                  "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                  "--initial-cluster", f"sandbox={peer}"],
+                 pidfile=layout.pidfile("etcd"), log=layout.log("etcd"), cwd=layout.root)
+    wait_for(lambda: _etcd_healthy(client), 60, "etcd", layout.log("etcd"))
+
+
+def _etcd_healthy(client: str) -> bool:
+    try:
+        return requests.get(f"{client}/health", timeout=1).json().get("health") == "true"
+    except (requests.RequestException, ValueError):
+        return False
+
+
+def start_backend_ai(layout: SandboxLayout, name: str, args: Sequence[str]) -> None:
+    start_daemon([str(layout.bin / "backend.ai"), *args], pidfile=layout.pidfile(name),
+                 log=layout.log(name), cwd=layout.cfg)
+
+
+def manager_answers(layout: SandboxLayout) -> bool:
+    try:
+        return requests.get(layout.endpoint, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def agents(layout: SandboxLayout) -> list[dict]:
+    return bai_client.list_agents(bai_client.api_config(bootstrap.client_environment(layout)))
+
+
+def agent_alive(layout: SandboxLayout) -> bool:
+    try:
+        return any(a["id"] == layout.agent_id and a["status"] == "ALIVE" for a in agents(layout))
+    except bai_client.BackendAIError:
+        return False
+
+
+def status(layout: SandboxLayout) -> dict:
+    """What runs, the endpoint, the agent's state and resources (no secrets)."""
+    report: dict = {"root": str(layout.root), "endpoint": layout.endpoint,
+                    "services": {s.name: s.pid for s in services(layout)},
+                    "manager": "answering" if manager_answers(layout) else "not answering",
+                    "client_env": str(layout.client_env)}
+    if report["manager"] == "answering":
+        report["agents"] = [{"id": a["id"], "status": a["status"], "available": a["available_slots"],
+                             "occupied": a["occupied_slots"]} for a in agents(layout)]
+    return report
+
+
+def down(layout: SandboxLayout, remove_data: bool = False, purge: bool = False) -> list[str]:
+    """Stop what `up` started (by recorded pid), remove the agent's containers; optionally the data
+    (and with `purge` the virtualenv too). Returns the services that were stopped."""
+    stopped = [name for name in reversed(DAEMONS)
+               if stop_daemon(layout.pidfile(name))]
+    if _postgres_pid(layout) is not None:
+        bootstrap.run_logged(layout, "postgres stop", [
+            str(install.postgres_bin() / "pg_ctl"), "-D", str(layout.pg_data), "-w", "-m", "fast", "stop"],
+            user="postgres")
+        stopped.append("postgres")
+    remove_agent_containers(layout)
+    if purge:
+        shutil.rmtree(layout.root, ignore_errors=True)
+    elif remove_data:
+        for child in layout.root.iterdir():
+            if child == layout.venv:
+                continue
+            if child == layout.run:
+                for item in child.iterdir():
+                    if item != layout.marker("install"):
+                        item.unlink()
+                continue
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    return stopped
+
+
+def remove_agent_containers(layout: SandboxLayout) -> None:
+    """Kernel containers carry the agent's id as ai.backend.owner; the relay is named after it."""
+    if shutil.which("docker") is None:
+        return
+    listed = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=ai.backend.owner={layout.agent_id}"],
+                            capture_output=True, text=True)
+    ids = listed.stdout.split()
+    relay = subprocess.run(["docker", "ps", "-aq", "--filter", f"name=^{layout.socket_relay_container}$"],
+                           capture_output=True, text=True)
+    ids += relay.stdout.split()
+    if ids:
+        subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
+
+
+def format_status(report: dict) -> str:
+    lines = [f"sandbox: {report['root']}", f"endpoint: {report['endpoint']} ({report['manager']})"]
+    lines += [f"  {name:14} {'running, pid ' + str(pid) if pid else 'stopped'}"
+              for name, pid in report["services"].items()]
+    for agent in report.get("agents", []):
+        lines.append(f"agent {agent['id']}: {agent['status']}; available {json.dumps(agent['available'])}; "
+                     f"occupied {json.dumps(agent['occupied'])}")
+    lines.append(f"client: set -a; . {report['client_env']}; set +a   # exports BACKEND_*")
+    return "\n".join(lines)

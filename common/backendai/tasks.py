@@ -1,0 +1,141 @@
+"""Invoke collection `bai`: a local Backend.AI sandbox, image registration, batch runs on any cluster.
+
+Defaults live in invoke.yaml under `bai:` (sandbox_root, port_base, registry).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from invoke import Collection, Exit, task
+
+from common.backendai.errors import BackendAIError
+from common.backendai.sandbox.layout import SandboxLayout, SandboxPorts
+from common.backendai.sandbox.processes import SandboxError
+from common.labels.rules import parse_assignments
+from common.registry.errors import RegistryError
+
+SANDBOX_HELP = {"root": "sandbox folder (default: bai.sandbox_root)",
+                "port_base": "ports are this base + fixed offsets (default: bai.port_base)"}
+TASK_ERRORS = (BackendAIError, SandboxError, RegistryError, ValueError, OSError)
+
+
+def _layout(c, root: str | None, port_base: int | None) -> SandboxLayout:
+    settings = c.config.get("bai", {})
+    folder = Path(root or settings.get("sandbox_root", ".sandbox")).resolve()
+    return SandboxLayout(folder, SandboxPorts(int(port_base or settings.get("port_base", 18000))))
+
+
+def _fail(name: str, error: Exception) -> Exit:
+    return Exit(f"bai.{name}: {error}", code=1)
+
+
+
+@task(help={**SANDBOX_HELP, "registry": "registry host:port the sandbox may pull from (default: bai.registry)"})
+def sandbox_up(c, root=None, port_base=None, registry=None):
+    """Bring up a single-node Backend.AI 23.09 on 127.0.0.1 (a second call finds it running)."""
+    layout = _layout(c, root, port_base)
+    registries = [registry or c.config.get("bai", {}).get("registry", "127.0.0.1:5000")]
+    start = time.monotonic()
+
+    def progress(message: str) -> None:
+        print(f"[{time.monotonic() - start:6.1f}s] {message}", flush=True)
+    from common.backendai.sandbox import control  # noqa: PLC0415 - the SDK loads only for bai tasks
+
+    try:
+        outcome = control.up(layout, registries, progress=progress)
+        print(f"sandbox {outcome} ({time.monotonic() - start:.1f}s)")
+        print(control.format_status(control.status(layout)))
+    except TASK_ERRORS as exc:
+        raise _fail("sandbox-up", exc) from exc
+
+
+@task(help=SANDBOX_HELP)
+def sandbox_status(c, root=None, port_base=None):
+    """Endpoint, services, the agent's state and resources, and how to export BACKEND_*."""
+    from common.backendai.sandbox import control  # noqa: PLC0415 - the SDK loads only for bai tasks
+
+    layout = _layout(c, root, port_base)
+    try:
+        report = control.status(layout)
+    except TASK_ERRORS as exc:
+        raise _fail("sandbox-status", exc) from exc
+    print(control.format_status(report))
+    if not all(report["services"].values()):
+        raise Exit(code=3)
+
+
+@task(help={**SANDBOX_HELP, "remove_data": "also delete database, etcd, folders, configs and keys",
+            "purge": "delete the whole sandbox folder, its virtualenv included"})
+def sandbox_down(c, root=None, port_base=None, remove_data=False, purge=False):
+    """Stop what sandbox-up started (by recorded pid); keep the data unless asked."""
+    from common.backendai.sandbox import control  # noqa: PLC0415 - the SDK loads only for bai tasks
+
+    layout = _layout(c, root, port_base)
+    try:
+        stopped = control.down(layout, remove_data=remove_data, purge=purge)
+    except TASK_ERRORS as exc:
+        raise _fail("sandbox-down", exc) from exc
+    print(f"stopped: {', '.join(stopped) or 'nothing was running'}"
+          f"{'; data removed' if remove_data or purge else f'; data kept in {layout.root}'}")
+
+
+@task(positional=["image"], help={"image": "registry/repository:tag",
+                                  "insecure": "plain HTTP to the registry (default: only for 127.0.0.1)"})
+def register(c, image, insecure=None):
+    """Make IMAGE known to the manager of BACKEND_ENDPOINT (admin keys; wraps it in a manifest list)."""
+    from common.backendai import register as bai_register  # noqa: PLC0415 - the SDK loads only for bai tasks
+
+    try:
+        record = bai_register.register(image, insecure=insecure)
+    except TASK_ERRORS as exc:
+        raise _fail("register", exc) from exc
+    print(f"registered {record['registry']}/{record['name']}:{record['tag']} ({record['architecture']}, "
+          f"{record['digest'].strip()})")
+
+
+def parse_resources(text: str) -> dict[str, str]:
+    """cpu=2,mem=4g,cuda.device=1 -> {"cpu": "2", ...}"""
+    return parse_assignments([item for item in text.split(",") if item], "--resources")
+
+
+def parse_mounts(items: list[str]) -> dict[str, str | None]:
+    """FOLDER[:PATH]; without PATH Backend.AI mounts at /home/work/FOLDER."""
+    mounts: dict[str, str | None] = {}
+    for item in items:
+        name, _, path = item.partition(":")
+        if not name:
+            raise ValueError(f"--mount {item!r}: expected FOLDER or FOLDER:PATH")
+        mounts[name] = path or None
+    return mounts
+
+
+@task(positional=["image"], iterable=["mount", "env"],
+      help={"image": "a registered image, registry/repository:tag", "command": "startup command (sh -c)",
+            "resources": "cpu=N,mem=SIZE[,cuda.device=N]", "shmem": "shared memory, e.g. 1g",
+            "mount": "FOLDER[:PATH] (repeatable)", "env": "K=V (repeatable)",
+            "timeout": "seconds before the session is destroyed", "name": "session name (4-64 chars)"})
+def run(c, image, command, resources="cpu=1,mem=2g", shmem=None, mount=None, env=None, timeout=3600,
+        name=None):
+    """Run one batch session on the cluster of BACKEND_*; print its output; exit with its exit code."""
+    from common.backendai import client as bai_client  # noqa: PLC0415 - the SDK loads only for bai tasks
+
+    try:
+        job = bai_client.BatchJob(image=image, command=command, resources=parse_resources(resources),
+                                  shmem=shmem, env=parse_assignments(env or [], "--env"),
+                                  mounts=parse_mounts(mount or []), name=name, timeout=float(timeout))
+        result = bai_client.run_batch(job, on_event=lambda e: print(f"[{e}]", file=sys.stderr, flush=True))
+    except TASK_ERRORS as exc:
+        raise _fail("run", exc) from exc
+    sys.stdout.write(result.logs if result.logs.endswith("\n") or not result.logs else result.logs + "\n")
+    print(f"session {result.name} ({result.session_id}): {result.status}, exit code {result.exit_code}",
+          file=sys.stderr)
+    if result.exit_code != 0:
+        # A shell exit status is 0-255; Backend.AI also reports negative codes (-2: batch timeout).
+        raise Exit(code=result.exit_code if 0 < result.exit_code < 256 else 1)
+
+
+ns = Collection(sandbox_up, sandbox_status, sandbox_down, register, run)
+ns.configure({"bai": {"sandbox_root": ".sandbox", "port_base": 18000, "registry": "127.0.0.1:5000"}})

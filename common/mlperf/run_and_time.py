@@ -1,0 +1,162 @@
+"""The MLPerf run-and-time driver shared by every benchmark's `run_and_time.py`.
+
+It does what the reference `run_and_time.sh` scripts meant to do, and what they got wrong: it
+prints `STARTING TIMING RUN AT <date>` and `ENDING TIMING RUN AT <date>`, ends each run with
+`RESULT,<BENCHMARK>,<seed>,<seconds>,<user>,<start>`, and exits with the *training's* exit code.
+Stdlib only (it never imports torch): the training runs in a child process.
+
+The training module's contract: `python -m <module> <args> --seed N --log-file PATH` writes its
+MLPerf log (see `common.mlperf.mllog`) to PATH and exits 0 when it reached the quality target. With
+`--nproc-per-node K > 1` it is started through `torchrun --standalone` (K workers on this node).
+
+API:
+- `Benchmark(name, result_name, train_module, ruleset)`: `name` is the MLPerf benchmark name
+  (results folder, `submission_benchmark`), `result_name` the RESULT line's tag.
+- `build_parser(benchmark, description) -> argparse.ArgumentParser` with the options every
+  benchmark shares: --seed, --runs, --nproc-per-node, --results-dir, --system, --no-compliance.
+  The benchmark adds its own and turns them into training arguments.
+- `main(benchmark, args, train_args) -> int`: runs `args.runs` seeded runs one after another (seed,
+  seed+1, ...; a random seed when none is given), each log in the results layout
+  (`common.mlperf.results`), then the compliance checker's verdict (`common.mlperf.compliance`). Returns the
+  first non-zero training exit code, else 0. An interrupt stops the series. After 3 or more runs
+  it prints the olympic-mean score of the results folder.
+- `run_training(command) -> TimedRun`: one timed child, SIGINT/SIGTERM forwarded to it
+  (the child runs in its own session, so a terminal's Ctrl-C reaches it exactly once).
+- `training_command(benchmark, train_args, *, seed, log_file, nproc_per_node) -> list[str]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+
+from common.mlperf import compliance, results
+
+_FORWARDED = (signal.SIGINT, signal.SIGTERM)
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    result_name: str
+    train_module: str
+    ruleset: str
+
+
+@dataclass(frozen=True)
+class TimedRun:
+    exit_code: int
+    start: datetime
+    seconds: int
+    interrupted_by: int | None
+
+
+def build_parser(benchmark: Benchmark, description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"{benchmark.train_module.split('.')[0]}.run_and_time",
+                                     description=description)
+    parser.add_argument("--seed", type=int, default=None, help="seed of the first run (default: random)")
+    parser.add_argument("--runs", type=int, default=1, help="seeded runs one after another (MLPerf: 5)")
+    parser.add_argument("--nproc-per-node", type=int, default=1, help="workers on this node (torchrun)")
+    parser.add_argument("--results-dir", type=Path, default=Path("results"),
+                        help="root of the MLPerf results layout (default: ./results)")
+    parser.add_argument("--system", default=os.environ.get("MLPERF_SYSTEM", "local"),
+                        help="system name in the results layout (env MLPERF_SYSTEM)")
+    parser.add_argument("--no-compliance", action="store_true", help="skip the compliance checker")
+    return parser
+
+
+def training_command(
+    benchmark: Benchmark, train_args: list[str], *, seed: int, log_file: Path, nproc_per_node: int
+) -> list[str]:
+    tail = ["-m", benchmark.train_module, *train_args, "--seed", str(seed), "--log-file", str(log_file)]
+    if nproc_per_node > 1:
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                f"--nproc-per-node={nproc_per_node}", *tail]
+    return [sys.executable, *tail]
+
+
+def run_training(command: list[str]) -> TimedRun:
+    start = datetime.now()
+    started = time.monotonic()
+    proc = subprocess.Popen(command, start_new_session=True)
+    received: list[int] = []
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+        proc.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in _FORWARDED}
+    try:
+        code = proc.wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    # A child killed by a signal reports -N; a shell reports 128+N.
+    exit_code = 128 - code if code < 0 else code
+    return TimedRun(exit_code, start, round(time.monotonic() - started), received[0] if received else None)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %I:%M:%S %p")
+
+
+def main(benchmark: Benchmark, args: argparse.Namespace, train_args: list[str]) -> int:
+    if args.runs < 1 or args.nproc_per_node < 1:
+        print("run_and_time: --runs and --nproc-per-node must be at least 1", file=sys.stderr)
+        return 2
+    first_seed = args.seed if args.seed is not None else random.SystemRandom().randint(0, 2**31 - 1)
+    first_failure = 0
+    for offset in range(args.runs):
+        seed = first_seed + offset
+        final = results.next_result_path(args.results_dir, args.system, benchmark.name)
+        partial = final.with_name(final.name + ".partial")
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        command = training_command(benchmark, train_args, seed=seed, log_file=partial,
+                                   nproc_per_node=args.nproc_per_node)
+        print(f"STARTING TIMING RUN AT {_stamp(datetime.now())}", flush=True)
+        run = run_training(command)
+        print(f"ENDING TIMING RUN AT {_stamp(datetime.now())}", flush=True)
+        if partial.exists():
+            partial.replace(final)
+            print(f"MLPerf log: {final}", flush=True)
+            if not args.no_compliance:
+                print(_verdict_line(final, benchmark.ruleset), flush=True)
+        else:
+            print(f"run_and_time: the training wrote no MLPerf log ({partial})", file=sys.stderr)
+        result = f"RESULT,{benchmark.result_name},{seed},{run.seconds},{_user()},{_stamp(run.start)}"
+        print(result, flush=True)
+        first_failure = first_failure or run.exit_code
+        if run.interrupted_by is not None:
+            print(f"run_and_time: interrupted ({signal.Signals(run.interrupted_by).name}); "
+                  f"stopping after run {offset + 1} of {args.runs}", file=sys.stderr)
+            break
+    if args.runs >= 3:
+        summary = results.summarize(args.results_dir, args.system, benchmark.name)
+        score = f"{summary.score_minutes:.2f} minutes" if summary.score_minutes is not None else "none"
+        print(f"SCORE,{benchmark.result_name},{score} ({summary.reason}, {len(summary.runs)} runs in "
+              f"{results.result_dir(args.results_dir, args.system, benchmark.name)})", flush=True)
+    return first_failure
+
+
+def _verdict_line(log_path: Path, ruleset: str) -> str:
+    try:
+        return compliance.check_log(log_path, ruleset).summary()
+    except compliance.ComplianceCheckerError as error:
+        return f"compliance ({ruleset}): no verdict: {error}"

@@ -1,0 +1,102 @@
+"""A local PyPI mirror for image builds: wheels downloaded once on the host, served as a PEP 503 index.
+
+Build containers cannot reach PyPI here (and should not need to in tests); pip inside the build gets
+`--index-url http://127.0.0.1:<port>/simple/` with the build on the host network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import subprocess
+import sys
+import threading
+import tomllib
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from common.imagebuild.matrix import ROOT
+
+TORCH_CPU = "torch==2.13.0+cpu"
+REQUIREMENT_FILES = ("images/requirements-services.txt", "object_detection/requirements.txt",
+                     "translation/requirements.txt")
+BUILD_BACKEND = ("setuptools>=68", "wheel")
+STAMP = ".complete"
+PREFERRED_PORT = 47311
+
+
+def _project(filename: str) -> str:
+    name = re.split(r"-\d", filename, maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def write_simple_index(directory: Path) -> None:
+    """simple/<project>/index.html pages pointing at ../../<file>, as pip expects from an index."""
+    files = sorted(p.name for p in directory.iterdir() if p.suffix in (".whl", ".gz", ".zip"))
+    projects: dict[str, list[str]] = {}
+    for name in files:
+        projects.setdefault(_project(name), []).append(name)
+    for project, names in projects.items():
+        page = directory / "simple" / project / "index.html"
+        page.parent.mkdir(parents=True, exist_ok=True)
+        links = "".join(f'<a href="../../{html.escape(n)}">{html.escape(n)}</a><br>\n' for n in names)
+        page.write_text(f"<!DOCTYPE html><html><body>\n{links}</body></html>\n")
+
+
+def ensure_wheelhouse(directory: Path, *, with_torch: bool) -> Path:
+    """Download what the images install for CPython 3.11 (once; a stamp marks a complete download)."""
+    requirements = [arg for path in REQUIREMENT_FILES for arg in ("-r", str(ROOT / path))]
+    # The project's own dependencies: the Dockerfiles `pip install` the project.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    wanted = [*requirements, *project, *BUILD_BACKEND, *([TORCH_CPU] if with_torch else [])]
+    contents = "\n".join([*wanted, *((ROOT / p).read_text() for p in REQUIREMENT_FILES)])
+    stamp = directory / f"{STAMP}-{hashlib.sha256(contents.encode()).hexdigest()[:16]}"
+    if stamp.exists():
+        return directory
+    directory.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "pip", "download", "-q", "-d", str(directory),
+               "--only-binary=:all:", "--python-version", "3.11", *wanted]
+    subprocess.run(command, check=True)
+    write_simple_index(directory)
+    stamp.touch()
+    return directory
+
+
+def torch_wheel_available() -> bool:
+    """The CPU wheel comes from the host's pip configuration (PIP_FIND_LINKS or an index)."""
+    result = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                             "-d", "/tmp/mlperf-bai-harness/torch-probe", TORCH_CPU],
+                            capture_output=True, text=True, check=False)
+    return result.returncode == 0
+
+
+class WheelhouseServer:
+    """http.server over the wheelhouse on 127.0.0.1, in a thread of the test process."""
+
+    def __init__(self, directory: Path) -> None:
+        handler = partial(_QuietHandler, directory=str(directory))
+        # The index URL is a build argument, hence part of the layer cache key: keep it stable.
+        try:
+            self.httpd = ThreadingHTTPServer(("127.0.0.1", PREFERRED_PORT), handler)
+        except OSError:
+            self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def index_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/simple/"
+
+    def __enter__(self) -> WheelhouseServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        return

@@ -1,4 +1,0 @@
-# A benchmark Dockerfile that fails on purpose (tests/images/test_build_and_contract.py).
-ARG BASE_IMAGE
-FROM ${BASE_IMAGE}
-RUN echo "deliberate failure" && exit 3
