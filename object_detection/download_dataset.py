@@ -10,6 +10,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from common import extras
 from common.datasets.manifest import load_manifest
 from common.datasets.steps import add_download_args, download, extract_downloads, run_cli
 
@@ -25,6 +26,7 @@ def parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     if args.sample:
+        extras.require("train", "the Mask R-CNN sample", ("numpy", "PIL", "torch", "torchvision"))
         from object_detection.sample import build_sample  # noqa: PLC0415 - pulls in torch for the weights
 
         layout = build_sample(args.data_dir, seed=args.seed)

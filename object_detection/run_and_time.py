@@ -19,6 +19,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from common import extras
 from common.mlperf import run_and_time
 from object_detection import verify_dataset
 from object_detection.layout import CocoLayout
@@ -38,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, required=True, help="dataset folder (object_detection/layout.py)")
     parser.add_argument("--sample", action="store_true", help="train on the sample dataset (not compliant)")
     args, train_args = parser.parse_known_args(argv)
+    try:
+        extras.require("train", "the maskrcnn training")
+    except extras.MissingExtraError as exc:
+        print(f"run_and_time: {exc}", file=sys.stderr)
+        return 1
     if args.sample:
         if any(not p.exists() for p in CocoLayout(args.data_dir).required()):
             from object_detection.sample import build_sample  # noqa: PLC0415 - the sample's weights need torch

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from common import extras
 from common.datasets.manifest import Manifest, ManifestError, load_manifest
 from common.datasets.steps import add_download_args, download, extract_downloads, run_cli
 from translation.layout import LANGS, Wmt16Layout
@@ -41,6 +42,7 @@ def raw_sources(manifest: Manifest, data_dir: Path) -> RawSources:
 
 
 def run(args: argparse.Namespace) -> int:
+    extras.require("train", "WMT16 preprocessing", ("sacremoses", "subword_nmt"))
     if args.sample:
         from translation.sample import build_sample  # noqa: PLC0415 - only the sample needs the grammar
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from common import extras
 from common.mlperf import run_and_time
 from translation import verify_dataset
 from translation.layout import Wmt16Layout
@@ -47,6 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", action="store_true", help="train the small model on the sample corpus")
     parser.add_argument("--clear-cache", action="store_true", help="drop the page cache before the runs (needs root)")
     args, train_args = parser.parse_known_args(argv)
+    try:
+        extras.require("train", "the gnmt training")
+    except extras.MissingExtraError as exc:
+        print(f"run_and_time: {exc}", file=sys.stderr)
+        return 1
     if args.sample:
         layout = Wmt16Layout(args.data_dir)
         if any(not p.is_file() for p in layout.required()):

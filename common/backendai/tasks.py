@@ -11,6 +11,7 @@ from pathlib import Path
 
 from invoke import Collection, Exit, task
 
+from common import extras
 from common.backendai.errors import BackendAIError
 from common.backendai.sandbox.layout import SandboxLayout, SandboxPorts
 from common.backendai.sandbox.processes import SandboxError
@@ -32,6 +33,13 @@ def _fail(name: str, error: Exception) -> Exit:
     return Exit(f"bai.{name}: {error}", code=1)
 
 
+def _require_sdk(name: str) -> None:
+    """Every bai task talks to Backend.AI through its SDK, the `bai` extra."""
+    try:
+        extras.require("bai", f"invoke bai.{name}")
+    except extras.MissingExtraError as exc:
+        raise Exit(str(exc), code=1) from None
+
 
 @task(help={**SANDBOX_HELP, "registry": "registry host:port the sandbox may pull from (default: bai.registry)"})
 def sandbox_up(c, root=None, port_base=None, registry=None):
@@ -42,6 +50,8 @@ def sandbox_up(c, root=None, port_base=None, registry=None):
 
     def progress(message: str) -> None:
         print(f"[{time.monotonic() - start:6.1f}s] {message}", flush=True)
+
+    _require_sdk("sandbox-up")
     from common.backendai.sandbox import control  # noqa: PLC0415 - the SDK loads only for bai tasks
 
     try:
@@ -55,6 +65,7 @@ def sandbox_up(c, root=None, port_base=None, registry=None):
 @task(help=SANDBOX_HELP)
 def sandbox_status(c, root=None, port_base=None):
     """Endpoint, services, the agent's state and resources, and how to export BACKEND_*."""
+    _require_sdk("sandbox-status")
     from common.backendai.sandbox import control  # noqa: PLC0415 - the SDK loads only for bai tasks
 
     layout = _layout(c, root, port_base)
@@ -71,6 +82,7 @@ def sandbox_status(c, root=None, port_base=None):
             "purge": "delete the whole sandbox folder, its virtualenv included"})
 def sandbox_down(c, root=None, port_base=None, remove_data=False, purge=False):
     """Stop what sandbox-up started (by recorded pid); keep the data unless asked."""
+    _require_sdk("sandbox-down")
     from common.backendai.sandbox import control  # noqa: PLC0415 - the SDK loads only for bai tasks
 
     layout = _layout(c, root, port_base)
@@ -86,6 +98,7 @@ def sandbox_down(c, root=None, port_base=None, remove_data=False, purge=False):
                                   "insecure": "plain HTTP to the registry (default: only for 127.0.0.1)"})
 def register(c, image, insecure=None):
     """Make IMAGE known to the manager of BACKEND_ENDPOINT (admin keys; wraps it in a manifest list)."""
+    _require_sdk("register")
     from common.backendai import register as bai_register  # noqa: PLC0415 - the SDK loads only for bai tasks
 
     try:
@@ -120,6 +133,7 @@ def parse_mounts(items: list[str]) -> dict[str, str | None]:
 def run(c, image, command, resources="cpu=1,mem=2g", shmem=None, mount=None, env=None, timeout=3600,
         name=None):
     """Run one batch session on the cluster of BACKEND_*; print its output; exit with its exit code."""
+    _require_sdk("run")
     from common.backendai import client as bai_client  # noqa: PLC0415 - the SDK loads only for bai tasks
 
     try:

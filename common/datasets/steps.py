@@ -19,6 +19,7 @@ from common.datasets.checksums import ManifestChecksumError, Stamps, Status, ver
 from common.datasets.download import MIRROR_ENV, Downloader, DownloadError
 from common.datasets.extract import ArchiveFormatError, UnsafeArchiveError, extract
 from common.datasets.manifest import Manifest, ManifestError, load_manifest
+from common.extras import MissingExtraError
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ DEFAULT_DATA_DIR = "data"
 EXTRACTED_DIR = ".extracted"
 # Errors that end a dataset command with a message and exit status 1 (no traceback).
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (
-    DownloadError, ManifestError, ManifestChecksumError, UnsafeArchiveError, ArchiveFormatError,
+    MissingExtraError, DownloadError, ManifestError, ManifestChecksumError, UnsafeArchiveError, ArchiveFormatError,
 )
 
 

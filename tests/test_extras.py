@@ -1,0 +1,83 @@
+"""common.extras: a command whose extra is not installed says which one, in one line, and exits non-zero."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import re
+import subprocess
+import tomllib
+import venv
+from pathlib import Path
+
+import pytest
+
+from common import extras
+from tests.conftest import REPO_ROOT
+
+PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+
+
+def _distribution(requirement: str) -> str:
+    return re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+@pytest.mark.parametrize("extra", sorted(extras.MODULES))
+def test_every_requirement_of_an_extra_is_checked_by_one_of_its_modules(extra: str) -> None:
+    providers = importlib.metadata.packages_distributions()
+    checked = {dist.lower().replace("_", "-") for module in extras.MODULES[extra]
+               for dist in providers.get(module.split(".")[0], [])}
+    wanted = {_distribution(r) for r in PYPROJECT["project"]["optional-dependencies"][extra]}
+    assert wanted - checked == set()
+
+
+def test_a_module_outside_the_extra_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match=re.escape("'ai.backend.client' is not provided by the 'train' extra")):
+        extras.require("train", "x", ("ai.backend.client",))
+
+
+@pytest.fixture(scope="module")
+def bare_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A virtualenv with only the project's base dependencies, as after `pip install -e .`."""
+    root = tmp_path_factory.mktemp("bare-venv")
+    venv.create(root, with_pip=True)
+    subprocess.run([root / "bin/python", "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                    *PYPROJECT["project"]["dependencies"]], check=True)
+    return root
+
+
+COMMANDS = [
+    (["invoke", "maskrcnn.prepare", "--sample"], "the Mask R-CNN sample needs the 'train' extra"),
+    (["invoke", "gnmt.prepare", "--sample"], "WMT16 preprocessing needs the 'train' extra"),
+    (["invoke", "maskrcnn.run", "--sample"], "the maskrcnn training needs the 'train' extra"),
+    (["invoke", "gnmt.run", "--sample"], "the gnmt training needs the 'train' extra"),
+    (["invoke", "bai.sandbox-status"], "invoke bai.sandbox-status needs the 'bai' extra"),
+    (["invoke", "bai.register", "127.0.0.1:5000/x/y:1"], "invoke bai.register needs the 'bai' extra"),
+    (["invoke", "bai.run", "127.0.0.1:5000/x/y:1", "--command", "true"], "invoke bai.run needs the 'bai' extra"),
+    (["python", "-m", "object_detection.download_dataset", "--sample"], "the Mask R-CNN sample needs the 'train'"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("command", "message"), COMMANDS, ids=[" ".join(c[:2]) for c, _ in COMMANDS])
+def test_a_command_without_its_extra_says_which_to_install(bare_venv: Path, tmp_path: Path, command: list[str],
+                                                           message: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "MLPERF_DATA_DIR": str(tmp_path / "data"),
+           "BACKEND_ENDPOINT": "http://127.0.0.1:9"}
+    env.pop("VIRTUAL_ENV", None)
+    result = subprocess.run([str(bare_venv / "bin" / command[0]), *command[1:]], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    output = (result.stdout + result.stderr).strip()
+    assert result.returncode != 0
+    assert "Traceback" not in output
+    assert message in output
+    assert output.splitlines()[-1].endswith("pip install -e '.[train]'" if "'train'" in message
+                                            else "pip install -e '.[bai]'")
+
+
+@pytest.mark.slow
+def test_the_control_plane_needs_no_extra(bare_venv: Path) -> None:
+    result = subprocess.run([str(bare_venv / "bin/invoke"), "--list"], cwd=REPO_ROOT, capture_output=True,
+                            text=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "maskrcnn.run" in result.stdout and "bai.run" in result.stdout
