@@ -25,7 +25,8 @@ from object_detection import verify_dataset
 from object_detection.layout import CocoLayout
 
 BENCHMARK = run_and_time.Benchmark(
-    name="maskrcnn", result_name="OBJECT_DETECTION", train_module="object_detection.maskrcnn.train", ruleset="3.1.0"
+    name="maskrcnn", result_name="OBJECT_DETECTION", train_module="object_detection.maskrcnn.train", ruleset="3.1.0",
+    platform_option="--platform",
 )
 # Not MLPerf-compliant sizes; the log records what was used.
 SAMPLE_TRAINING_ARGS = [

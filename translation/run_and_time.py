@@ -23,7 +23,8 @@ from translation.layout import Wmt16Layout
 from translation.sample import build_sample
 
 GNMT = run_and_time.Benchmark(
-    name="gnmt", result_name="RNN_TRANSLATOR", train_module="translation.gnmt.main", ruleset="0.7.0"
+    name="gnmt", result_name="RNN_TRANSLATOR", train_module="translation.gnmt.main", ruleset="0.7.0",
+    platform_option="--submission-platform",
 )
 # A model small enough for the sample's ~120-token vocabulary and 3k pairs.
 SAMPLE_TRAINING_ARGS = [

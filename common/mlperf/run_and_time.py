@@ -22,7 +22,8 @@ API:
   it prints the olympic-mean score of the results folder.
 - `run_training(command) -> TimedRun`: one timed child, SIGINT/SIGTERM forwarded to it
   (the child runs in its own session, so a terminal's Ctrl-C reaches it exactly once).
-- `training_command(benchmark, train_args, *, seed, log_file, nproc_per_node) -> list[str]`.
+- `training_command(benchmark, train_args, *, seed, log_file, nproc_per_node) -> list[str]`: in a
+  Backend.AI cluster session (or with `--nproc-per-node auto`) through `common.mlperf.launcher`.
 """
 
 from __future__ import annotations
@@ -35,12 +36,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
-from common.mlperf import compliance, results
+from common.mlperf import compliance, launcher, results
 
 _FORWARDED = (signal.SIGINT, signal.SIGTERM)
 
@@ -51,6 +53,9 @@ class Benchmark:
     result_name: str
     train_module: str
     ruleset: str
+    # The training's option for submission_platform; the system's name goes there (as in MLPerf
+    # submissions) unless it is the default "local".
+    platform_option: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,23 +71,37 @@ def build_parser(benchmark: Benchmark, description: str) -> argparse.ArgumentPar
                                      description=description)
     parser.add_argument("--seed", type=int, default=None, help="seed of the first run (default: random)")
     parser.add_argument("--runs", type=int, default=1, help="seeded runs one after another (MLPerf: 5)")
-    parser.add_argument("--nproc-per-node", type=int, default=1, help="workers on this node (torchrun)")
+    parser.add_argument("--nproc-per-node", type=_workers, default="1",
+                        help="workers per node (torchrun); auto: one per visible GPU, else one")
     parser.add_argument("--results-dir", type=Path, default=Path("results"),
                         help="root of the MLPerf results layout (default: ./results)")
     parser.add_argument("--system", default=os.environ.get("MLPERF_SYSTEM", "local"),
-                        help="system name in the results layout (env MLPERF_SYSTEM)")
+                        help="system name in the results layout (env MLPERF_SYSTEM); auto: from the nodes "
+                             "and GPUs, e.g. bai-2x8xH100")
     parser.add_argument("--no-compliance", action="store_true", help="skip the compliance checker")
     return parser
 
 
 def training_command(
-    benchmark: Benchmark, train_args: list[str], *, seed: int, log_file: Path, nproc_per_node: int
+    benchmark: Benchmark, train_args: list[str], *, seed: int, log_file: Path, nproc_per_node: str | int,
+    environ: Mapping[str, str] | None = None,
 ) -> list[str]:
+    """The training's command: through the launcher in a Backend.AI cluster session or for `auto`
+    workers, through torchrun --standalone for several workers here, else the module itself."""
+    environ = os.environ if environ is None else environ
     tail = ["-m", benchmark.train_module, *train_args, "--seed", str(seed), "--log-file", str(log_file)]
-    if nproc_per_node > 1:
+    if str(nproc_per_node) == "auto" or int(environ.get("BACKENDAI_CLUSTER_SIZE", "1") or 1) > 1:
+        return [sys.executable, "-m", "common.mlperf.launcher", f"--nproc-per-node={nproc_per_node}", "--", *tail]
+    if int(nproc_per_node) > 1:
         return [sys.executable, "-m", "torch.distributed.run", "--standalone",
                 f"--nproc-per-node={nproc_per_node}", *tail]
     return [sys.executable, *tail]
+
+
+def _workers(value: str) -> str:
+    if value == "auto" or (value.isdigit() and int(value) >= 1):
+        return value
+    raise argparse.ArgumentTypeError(f"expected a number of workers (at least 1) or auto, not {value!r}")
 
 
 def run_training(command: list[str]) -> TimedRun:
@@ -118,9 +137,11 @@ def _stamp(moment: datetime) -> str:
 
 
 def main(benchmark: Benchmark, args: argparse.Namespace, train_args: list[str]) -> int:
-    if args.runs < 1 or args.nproc_per_node < 1:
-        print("run_and_time: --runs and --nproc-per-node must be at least 1", file=sys.stderr)
+    if args.runs < 1:
+        print("run_and_time: --runs must be at least 1", file=sys.stderr)
         return 2
+    if args.system == "auto":
+        args.system = launcher.system_name(os.environ, launcher.accelerator_names())
     first_seed = args.seed if args.seed is not None else random.SystemRandom().randint(0, 2**31 - 1)
     first_failure = 0
     for offset in range(args.runs):
@@ -128,7 +149,9 @@ def main(benchmark: Benchmark, args: argparse.Namespace, train_args: list[str]) 
         final = results.next_result_path(args.results_dir, args.system, benchmark.name)
         partial = final.with_name(final.name + ".partial")
         partial.parent.mkdir(parents=True, exist_ok=True)
-        command = training_command(benchmark, train_args, seed=seed, log_file=partial,
+        named = benchmark.platform_option and args.system != "local"
+        platform = [benchmark.platform_option, args.system] if named else []
+        command = training_command(benchmark, [*train_args, *platform], seed=seed, log_file=partial,
                                    nproc_per_node=args.nproc_per_node)
         print(f"STARTING TIMING RUN AT {_stamp(datetime.now())}", flush=True)
         run = run_training(command)
