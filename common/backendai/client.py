@@ -9,6 +9,8 @@ what to do about it. Install with the `bai` extra.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import json
 import os
 import uuid
@@ -23,19 +25,25 @@ from ai.backend.client.session import AsyncSession
 
 from common.backendai.errors import (
     BackendAIError,
+    BatchInterruptedError,
     BatchTimeoutError,
     ConfigurationError,
     CredentialsError,
     ImageNotRegisteredError,
     RequestRejectedError,
+    SessionPendingError,
     SessionStartError,
 )
+from common.backendai.output import FramedCommand, OutputFollower
 
 REQUIRED_ENV = ("BACKEND_ENDPOINT", "BACKEND_ACCESS_KEY", "BACKEND_SECRET_KEY")
 FINAL_STATUSES = frozenset({"TERMINATED", "CANCELLED", "ERROR"})
 SESSION_QUERY = ("query($id: UUID!) { compute_session(id: $id) "
                  "{ status status_info status_data result } }")
 STATUS_POLL_SECONDS = 2.0
+# Container logs are fetched this often while a session runs, for its output on the console.
+OUTPUT_POLL_SECONDS = 3.0
+NOT_STARTED = frozenset({"PENDING", "SCHEDULED"})
 T = TypeVar("T")
 
 
@@ -53,6 +61,11 @@ class BatchJob:
     name: str | None = None
     architecture: str = "x86_64"
     timeout: float = 3600.0
+    # Containers of the session (main1, sub1..): one per node in multi-node mode.
+    cluster_size: int = 1
+    cluster_mode: str = "single-node"
+    # Seconds the scheduler may keep the session waiting before it is given up (None: the timeout).
+    start_timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -62,7 +75,9 @@ class BatchResult:
     exit_code: int
     status: str
     status_info: str
+    # The command's own output (no kernel runner lines, escapes or CRs); the container log as it is.
     logs: str
+    container_log: str = ""
 
     @property
     def succeeded(self) -> bool:
@@ -146,49 +161,92 @@ def list_agents(config: APIConfig | None = None) -> list[dict[str, Any]]:
 
 
 def run_batch(job: BatchJob, config: APIConfig | None = None,
-              on_event: Callable[[str], None] | None = None) -> BatchResult:
-    """Create a batch session, wait for its command to finish, return exit code and logs."""
+              on_event: Callable[[str], None] | None = None,
+              on_output: Callable[[str], None] | None = None) -> BatchResult:
+    """Create a batch session, wait for its command to finish, return exit code and output.
+
+    `on_event` gets the session's lifecycle events, `on_output` each line of the command's output
+    while it runs. Ctrl-C, the timeout and a scheduler that never starts the session each destroy
+    it before the error is raised.
+    """
     name = job.name or f"batch-{uuid.uuid4().hex[:12]}"
+    framed = FramedCommand(job.command)
 
     async def work(api: AsyncSession) -> BatchResult:
+        session = api.ComputeSession(name)
         # Subscribe before creating: the manager filters events by name and keeps no history,
         # and the exit code travels only in the session_failure event (23.09 stores none).
-        async with api.ComputeSession(name).listen_events(scope="*") as events:
+        async with session.listen_events(scope="*") as events:
             created = await api.ComputeSession.get_or_create(
                 job.image, name=name, type_="batch", enqueue_only=True, no_reuse=True,
-                startup_command=job.command, resources=dict(job.resources),
+                startup_command=framed.startup_command(), resources=dict(job.resources),
                 resource_opts={"shmem": job.shmem} if job.shmem else {}, envs=dict(job.env),
                 mounts=list(job.mounts), mount_map={k: v for k, v in job.mounts.items() if v},
-                architecture=job.architecture)
+                cluster_size=job.cluster_size, cluster_mode=job.cluster_mode, architecture=job.architecture)
+            follower = OutputFollower(framed)
             try:
                 async with asyncio.timeout(job.timeout):
-                    exit_code, failure = await _wait_for_exit(api, created.id, events, on_event)
+                    exit_code, failure = await _wait_for_exit(
+                        api, session, created.id, events, on_event,
+                        start_timeout=job.start_timeout or job.timeout,
+                        follow=(lambda: _follow_output(session, follower, on_output)) if on_output else None)
             except TimeoutError:
-                await api.ComputeSession(name).destroy(forced=True)
-                raise BatchTimeoutError(f"batch session {name} ({job.image}) did not finish within "
-                                        f"{job.timeout:.0f}s; it was destroyed") from None
+                await _destroy_quietly(session)
+                raise BatchTimeoutError(f"batch session {name} ({job.image}) timed out: it did not finish "
+                                        f"within {job.timeout:.0f}s and was destroyed") from None
+            except BaseException:  # Ctrl-C (cancellation), a lost connection: leave no session behind
+                await _destroy_quietly(session)
+                raise
         state = await _final_state(api, created.id)
         if failure is not None:
             raise SessionStartError(
                 f"batch session {name} ({job.image}) never ran its command: {failure}; status "
                 f"{state.get('status')} ({state.get('status_info')}). The agent's log (sandbox: "
                 "<root>/logs/agent.log) has the details")
+        container_log = (await session.get_logs()).get("result", {}).get("logs", "")
+        if on_output is not None:
+            for line in follower.feed(container_log):
+                on_output(line)
+        if exit_code is None:
+            exit_code = framed.exit_status(container_log)
         if exit_code is None:
             exit_code = 0 if state.get("result") == "SUCCESS" else 1
-        logs = (await api.ComputeSession(name).get_logs()).get("result", {}).get("logs", "")
         return BatchResult(session_id=str(created.id), name=name, exit_code=exit_code,
                            status=str(state.get("result")), status_info=str(state.get("status_info")),
-                           logs=logs)
+                           logs=framed.program_output(container_log), container_log=container_log)
 
-    return _run(config, f"running a batch session of {job.image}", work)
+    try:
+        return _run(config, f"running a batch session of {job.image}", work)
+    except KeyboardInterrupt:
+        raise BatchInterruptedError(f"interrupted: batch session {name} ({job.image}) was destroyed") from None
 
 
-async def _wait_for_exit(api: AsyncSession, session_id: Any, events: Any,
-                         on_event: Callable[[str], None] | None) -> tuple[int | None, str | None]:
+async def _destroy_quietly(session: Any) -> None:
+    """Destroy a session that may already be gone; the caller's error matters more than this one."""
+    with contextlib.suppress(BackendAPIError, BackendClientError):
+        await session.destroy(forced=True)
+
+
+async def _follow_output(session: Any, follower: OutputFollower, on_output: Callable[[str], None]) -> None:
+    """Poll the container log and pass on the command's new lines (23.09 streams no output)."""
+    while True:
+        try:
+            log = (await session.get_logs()).get("result", {}).get("logs", "")
+        except (BackendAPIError, BackendClientError):
+            log = ""
+        for line in follower.feed(log):
+            on_output(line)
+        await asyncio.sleep(OUTPUT_POLL_SECONDS)
+
+
+async def _wait_for_exit(api: AsyncSession, session: Any, session_id: Any, events: Any,
+                         on_event: Callable[[str], None] | None, *, start_timeout: float,
+                         follow: Callable[[], Awaitable[None]] | None = None) -> tuple[int | None, str | None]:
     """(exit code, None) once the session terminated, or (None, why) if it never started.
 
     Events carry the exit code; the status is polled beside them because a session cancelled
-    before it started (failed pull, agent error) sends no event to the stream in 23.09.
+    before it started (failed pull, agent error) sends no event to the stream in 23.09. A session
+    the scheduler keeps waiting longer than `start_timeout` is destroyed with the scheduler's reason.
     """
     outcome: dict[str, int] = {}
 
@@ -203,17 +261,40 @@ async def _wait_for_exit(api: AsyncSession, session_id: Any, events: Any,
                 return
 
     reader = asyncio.create_task(read())
+    follower: asyncio.Task[None] | None = None
+    waiting_since = asyncio.get_running_loop().time()
     try:
         while not (await asyncio.wait({reader}, timeout=STATUS_POLL_SECONDS))[0]:
             state = await _state(api, session_id)
-            if state.get("status") in ("CANCELLED", "ERROR"):
+            status = state.get("status")
+            if status in ("CANCELLED", "ERROR"):
                 return None, _failure_detail(state)
-            if state.get("status") == "TERMINATED":
+            if status in NOT_STARTED and asyncio.get_running_loop().time() - waiting_since > start_timeout:
+                await _destroy_quietly(session)
+                raise SessionPendingError(
+                    f"the scheduler did not start session {session_id} within {start_timeout:.0f}s "
+                    f"({_pending_reason(state)}); it was destroyed")
+            if status == "RUNNING" and follow is not None and follower is None:
+                follower = asyncio.create_task(follow())
+            if status == "TERMINATED":
                 await asyncio.wait({reader}, timeout=STATUS_POLL_SECONDS)
                 break
     finally:
         reader.cancel()
+        if follower is not None:
+            follower.cancel()
     return outcome.get("exit_code"), None
+
+
+def _pending_reason(state: Mapping[str, Any]) -> str:
+    """The scheduler's last word on a waiting session, e.g. which predicate failed."""
+    try:
+        scheduler = json.loads(state.get("status_data") or "{}").get("scheduler", {})
+    except json.JSONDecodeError:
+        scheduler = {}
+    failed = [f"{p.get('name')}: {p.get('msg')}" for p in scheduler.get("failed_predicates", []) if p.get("msg")]
+    reason = "; ".join(failed) or scheduler.get("msg") or state.get("status_info") or "no reason given"
+    return f"status {state.get('status')}: {reason}"
 
 
 def _failure_detail(state: Mapping[str, Any]) -> str:
@@ -251,11 +332,41 @@ def ensure_vfolder(name: str, host: str | None = None, config: APIConfig | None 
 
 
 def upload(name: str, files: Sequence[Path | str], basedir: Path, config: APIConfig | None = None) -> None:
-    """Upload files (paths relative to `basedir`) into the virtual folder, keeping relative paths."""
+    """Upload files (paths relative to `basedir`) into the virtual folder, keeping relative paths.
+
+    The SDK prints a line per file; that goes nowhere (callers show their own progress)."""
+    basedir = Path(basedir).resolve()
+
     async def work(api: AsyncSession) -> None:
-        await api.VFolder(name).upload([str(f) for f in files], basedir=basedir, recursive=True)
+        with contextlib.redirect_stdout(io.StringIO()):
+            await api.VFolder(name).upload([str(f) for f in files], basedir=basedir, recursive=True)
 
     _run(config, f"uploading to virtual folder {name}", work)
+
+
+def vfolder_names(config: APIConfig | None = None) -> set[str]:
+    """Names of the virtual folders this key can use."""
+    async def work(api: AsyncSession) -> set[str]:
+        return {folder["name"] for folder in await api.VFolder.list()}
+
+    return _run(config, "listing virtual folders", work)
+
+
+def list_tree(name: str, path: str = ".", config: APIConfig | None = None) -> dict[str, int]:
+    """Every file under `path` in the folder (relative to the folder's root) with its size."""
+    async def work(api: AsyncSession) -> dict[str, int]:
+        folder, found, pending = api.VFolder(name), {}, [path]
+        while pending:
+            current = pending.pop()
+            for item in (await folder.list_files(current))["items"]:
+                child = item["name"] if current in (".", "") else f"{current.rstrip('/')}/{item['name']}"
+                if item.get("type") == "DIRECTORY":
+                    pending.append(child)
+                else:
+                    found[child] = int(item.get("size", 0))
+        return found
+
+    return _run(config, f"listing virtual folder {name}", work)
 
 
 def list_files(name: str, path: str = ".", config: APIConfig | None = None) -> list[str]:
