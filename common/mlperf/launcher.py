@@ -22,11 +22,11 @@ import argparse
 import contextlib
 import os
 import re
+import select
 import shlex
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -247,14 +247,11 @@ def run_node(trainer: Sequence[str], *, node_rank: int, nnodes: int, master_addr
     command = torchrun(trainer, nproc=resolve_nproc(nproc), nnodes=nnodes, node_rank=node_rank,
                        master_addr=master_addr, master_port=master_port)
     proc = subprocess.Popen(command, start_new_session=True, stdin=subprocess.DEVNULL)
-
-    def watch_connection() -> None:
-        sys.stdin.buffer.read()
-        if proc.poll() is None:
+    while proc.poll() is None:
+        readable, _, _ = select.select([sys.stdin.fileno()], [], [], 0.5)
+        if readable and not os.read(sys.stdin.fileno(), 4096):  # EOF: main1 or the connection is gone
             stop([proc])
-
-    threading.Thread(target=watch_connection, daemon=True).start()
-    return exit_status(proc.wait())
+    return exit_status(proc.returncode)
 
 
 def _parser() -> argparse.ArgumentParser:
