@@ -387,7 +387,8 @@ def download(name: str, files: Sequence[str], dest: Path, config: APIConfig | No
             if Path(wanted).name not in present:
                 raise BackendAIError(f"virtual folder {name} has no file {wanted} (it has: "
                                      f"{', '.join(sorted(present)) or 'nothing'} in {parent})")
-        dest.mkdir(parents=True, exist_ok=True)
+        for wanted in files:  # the SDK writes into existing folders only
+            (dest / wanted).parent.mkdir(parents=True, exist_ok=True)
         await folder.download(list(files), basedir=dest)
         return [dest / wanted for wanted in files]
 
@@ -399,6 +400,17 @@ def delete_vfolder(name: str, config: APIConfig | None = None) -> None:
         await api.VFolder(name).delete()
 
     _run(config, f"deleting virtual folder {name}", work)
+
+
+def live_sessions(config: APIConfig | None = None) -> list[str]:
+    """Names of this key's sessions that have not ended (a run must leave none behind)."""
+    query = "query { compute_session_list(limit: 100, offset: 0) { items { name status } } }"
+
+    async def work(api: AsyncSession) -> list[str]:
+        items = (await api.Admin.query(query, {}))["compute_session_list"]["items"]
+        return [item["name"] for item in items if item["status"] not in FINAL_STATUSES]
+
+    return _run(config, "listing sessions", work)
 
 
 def destroy_session(name: str, config: APIConfig | None = None) -> None:

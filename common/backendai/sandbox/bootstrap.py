@@ -25,6 +25,8 @@ CONFIG_FILES = ("manager.toml", "agent.toml", "storage-proxy.toml", "alembic.ini
 VFOLDER_PERMISSIONS = ("create-vfolder", "modify-vfolder", "delete-vfolder", "mount-in-session",
                        "upload-file", "download-file", "invite-others", "set-user-specific-permission")
 ADMIN_EMAIL = "admin@sandbox.local"
+MAX_CONCURRENT_SESSIONS = 8
+MAX_CONTAINERS_PER_SESSION = 4
 
 
 def write_private(path: Path, text: str) -> None:
@@ -62,8 +64,11 @@ def client_environment(layout: SandboxLayout) -> dict[str, str]:
             "BACKEND_ACCESS_KEY": keys["access_key"], "BACKEND_SECRET_KEY": keys["secret_key"]}
 
 
-def write_configs(layout: SandboxLayout) -> None:
-    """Render the config templates (every `up`, so a changed template or port base takes effect)."""
+def write_configs(layout: SandboxLayout, session_ids: tuple[int, int] = (0, 0)) -> None:
+    """Render the config templates (every `up`, so a changed template or port base takes effect).
+
+    `session_ids`: uid and gid of the sessions' user and the storage proxy (install.ensure_session_user).
+    """
     ports = layout.ports
     first, last = ports.container_range
     values = {**load_secrets(layout), **ports.monitors, "root": str(layout.root),
@@ -72,7 +77,7 @@ def write_configs(layout: SandboxLayout) -> None:
               "agent_id": layout.agent_id, "metadata_server_port": ports.metadata_server,
               "storage_client_port": ports.storage_client,
               "storage_manager_port": ports.storage_manager, "container_port_first": first,
-              "container_port_last": last}
+              "container_port_last": last, "session_uid": session_ids[0], "session_gid": session_ids[1]}
     for name in CONFIG_FILES:
         write_private(layout.cfg / name, Template((TEMPLATES / name).read_text()).substitute(values))
     write_private(layout.client_env,
@@ -125,7 +130,9 @@ def fixtures(keys: dict[str, str], registries: Sequence[str]) -> dict:
         "project_resource_policies": [{"name": "default", "max_vfolder_size": 0}],
         "keypair_resource_policies": [{
             "name": "default", "default_for_unspecified": "UNLIMITED", "total_resource_slots": {},
-            "max_session_lifetime": 0, "max_concurrent_sessions": 5, "max_containers_per_session": 1,
+            # Cluster sessions (main1 + subs) and the test suite's sessions side by side.
+            "max_session_lifetime": 0, "max_concurrent_sessions": MAX_CONCURRENT_SESSIONS,
+            "max_containers_per_session": MAX_CONTAINERS_PER_SESSION,
             "max_vfolder_count": 20, "max_vfolder_size": 0, "idle_timeout": 3600,
             "allowed_vfolder_hosts": hosts}],
         "groups": [{"id": keys["group_uuid"], "name": "default", "description": "sandbox project",

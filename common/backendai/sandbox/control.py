@@ -7,6 +7,7 @@ volumes), the manager, and the agent (it registers with the manager through etcd
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
@@ -75,10 +76,14 @@ def up(layout: SandboxLayout, registries: Sequence[str] = DEFAULT_REGISTRIES,
         (layout.root / sub).mkdir(parents=True, exist_ok=True)
     layout.root.chmod(0o755)
     install.ensure_virtualenv(layout)
+    session_ids = install.ensure_session_user()
     layout.volume.mkdir(parents=True, exist_ok=True)
     # Layout version 3; without it the proxy assumes an old (v2) structure and says so.
     (layout.volume / "version.txt").write_text("3\n")
-    bootstrap.write_configs(layout)
+    # The proxy works as the sessions' user once it has bound its ports.
+    for path in (layout.root / "ipc", layout.volume, *layout.volume.rglob("*")):
+        os.chown(path, *session_ids)
+    bootstrap.write_configs(layout, session_ids)
     bootstrap.generate_rpc_keys(layout)
     progress("starting PostgreSQL, redis, etcd")
     start_postgres(layout)

@@ -14,6 +14,8 @@ DEFAULT_PORT_BASE = 18000
 BACKEND_AI_VERSION = "23.9.10"
 PYTHON_VERSION = "3.11"
 STORAGE_HOST = "local:volume1"
+# The system user sessions and the storage proxy run as (common/backendai/sandbox/install.py).
+SESSION_USER = "bai-sandbox"
 
 
 @dataclass(frozen=True)
