@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import os
 import re
@@ -81,3 +82,17 @@ def test_the_control_plane_needs_no_extra(bare_venv: Path) -> None:
                             text=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "maskrcnn.run" in result.stdout and "bai.run" in result.stdout
+
+
+@pytest.mark.parametrize(("module", "requirements"), [
+    ("object_detection.run_and_time", "object_detection/requirements.txt"),
+    ("translation.run_and_time", "translation/requirements.txt")])
+def test_a_benchmark_checks_only_what_its_image_installs(module: str, requirements: str) -> None:
+    """The image has its benchmark's requirements and the runtime's torch (+ torchvision), nothing more."""
+    checked = importlib.import_module(module).TRAINING_MODULES
+    lines = (REPO_ROOT / requirements).read_text().splitlines()
+    installed = {_distribution(line) for line in lines if line.strip() and not line.startswith("#")}
+    installed |= {"torch", "torchvision"}
+    providers = importlib.metadata.packages_distributions()
+    for name in checked:
+        assert {d.lower() for d in providers[name]} & installed, f"{name} is not installed in the {module} image"
