@@ -49,7 +49,7 @@ def run_module(module: str, *args: str, stdin: str | None = None) -> subprocess.
 @pytest.fixture(scope="session")
 def wheelhouse_url() -> Iterator[tuple[str, bool]]:
     with_torch = torch_wheel_available()
-    with WheelhouseServer(ensure_wheelhouse(WHEELHOUSE, with_torch=with_torch)) as server:
+    with WheelhouseServer(ensure_wheelhouse(WHEELHOUSE, torch=[TORCH_CPU] if with_torch else [])) as server:
         yield server.index_url, with_torch
 
 
