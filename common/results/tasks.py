@@ -19,8 +19,14 @@ from common import extras
 _DIR_HELP = "results/ (the project's layout), a submission folder, or a folder of submission folders"
 
 
+def _require(task_name: str, modules: tuple[str, ...]) -> None:
+    try:
+        extras.require("results", f"invoke results.{task_name}", modules)
+    except extras.MissingExtraError as exc:
+        raise Exit(str(exc), code=1) from None
+
+
 def _summarize(folder: str, ruleset: str | None):
-    extras.require("results", "scoring MLPerf results", ("mlperf_logging",))
     from common.results import layout, summary  # noqa: PLC0415 - keeps `invoke --list` light
 
     try:
@@ -41,6 +47,7 @@ def _report_skipped(skipped) -> None:
                        "benchmark's last round)"})
 def summary(c, dir_="results", json_=False, ruleset=None):
     """Score every system x benchmark under DIR as MLCommons does; exit 1 when something was skipped."""
+    _require("summary", ("mlperf_logging",))
     from common.results.summary import render_text, to_data  # noqa: PLC0415
 
     scored = _summarize(dir_, ruleset)
@@ -55,7 +62,7 @@ def summary(c, dir_="results", json_=False, ruleset=None):
                  "common/results/published.yaml)"})
 def report(c, dir_="results", out="report", ruleset=None, published=None):
     """Draw the HTML report of DIR (convergence, time to train, throughput, published results)."""
-    extras.require("results", "drawing the results report")
+    _require("report", ("mlperf_logging", "matplotlib"))
     from common.results import published as published_results  # noqa: PLC0415
     from common.results.report import write_report  # noqa: PLC0415
 
