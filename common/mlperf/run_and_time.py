@@ -3,7 +3,8 @@
 It does what the reference `run_and_time.sh` scripts meant to do, and what they got wrong: it
 prints `STARTING TIMING RUN AT <date>` and `ENDING TIMING RUN AT <date>`, ends each run with
 `RESULT,<BENCHMARK>,<seed>,<seconds>,<user>,<start>`, and exits with the *training's* exit code.
-Stdlib only (it never imports torch): the training runs in a child process.
+It never imports torch: the training runs in a child process (the score at the end of a series
+needs `mlperf_logging`, as the compliance verdict does).
 
 The training module's contract: `python -m <module> <args> --seed N --log-file PATH` writes its
 MLPerf log (see `common.mlperf.mllog`) to PATH and exits 0 when it reached the quality target. With

@@ -102,13 +102,18 @@ def test_numbering_and_run_counts_are_reported(tmp_path: Path) -> None:
     assert result.score.minutes == pytest.approx((10 + 11 + 12 + 13) / 4)
 
 
-def test_a_submission_without_its_system_description_is_flagged(tmp_path: Path) -> None:
-    org = write_submission(tmp_path, "Org", {"box": {"maskrcnn": FIVE}})
+def test_a_submission_without_a_usable_system_description_is_flagged(tmp_path: Path) -> None:
+    org = write_submission(tmp_path, "Org", {"box": {"maskrcnn": FIVE}, "rig": {"maskrcnn": FIVE}})
     (org / "systems" / "box.json").unlink()
+    (org / "systems" / "rig.json").write_text('{"submitter": "Org", "division": "closed"}')
     found = summary.summarize(org)
     assert [(s.path, s.reason) for s in found.skipped] == [
-        (org / "systems" / "box.json", "missing; result_summarizer leaves system box out")]
-    assert found.results[0].score.minutes == 11.0
+        (org / "systems" / "box.json", "missing; result_summarizer leaves system box out"),
+        (org / "systems" / "rig.json", "no status, system_name, host_processor_model_name, number_of_nodes, "
+         "host_processor_core_count, host_processors_per_node, accelerator_model_name, accelerators_per_node, "
+         "framework, hw_notes, sw_notes field(s), which result_summarizer reads; "
+         "result_summarizer leaves system rig out")]
+    assert [r.score.minutes for r in found.results] == [11.0, 11.0]
 
 
 def test_no_results_is_an_error_naming_the_folder(tmp_path: Path, driver_env: dict[str, str]) -> None:

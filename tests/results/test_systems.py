@@ -88,3 +88,9 @@ def test_a_broken_description_is_named_and_left_alone(tmp_path: Path) -> None:
     path.write_text('{"submitter": "x"}')
     with pytest.raises(systems.SystemDescriptionError, match=r"no division, status, .*which result_summarizer reads"):
         systems.read_description(path)
+
+
+def test_in_a_cluster_session_the_probe_counts_its_nodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BACKENDAI_CLUSTER_SIZE", "2")
+    monkeypatch.setenv("BACKENDAI_CLUSTER_HOSTS", "main1,sub1")
+    assert _local().nodes == 2
