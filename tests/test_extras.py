@@ -73,7 +73,7 @@ def test_a_command_without_its_extra_says_which_to_install(bare_venv: Path, tmp_
     assert result.returncode != 0
     assert "Traceback" not in output
     assert message in output
-    extra = re.search(r"the '(\w+)' extra", message).group(1)
+    extra = re.search(r"'(\w+)'", message).group(1)
     assert output.splitlines()[-1].endswith(f"pip install -e '.[{extra}]'")
 
 
