@@ -22,6 +22,7 @@ from typing import Any
 MLLOG = ":::MLLOG "
 _V06 = ":::MLL "
 _SUBMISSION = ("benchmark", "org", "division", "status", "platform")
+_PROBLEMS_SHOWN = 4
 
 
 @dataclass(frozen=True)
@@ -141,8 +142,12 @@ def read_log(path: Path) -> RunLog:
             except json.JSONDecodeError:
                 cut = "" if line.endswith("\n") else " (the file ends there: cut short?)"
                 problems.append(f"line {number} is not a complete :::MLLOG record{cut}")
-            except (KeyError, TypeError, ValueError) as error:
-                problems.append(f"line {number}: :::MLLOG record without a usable {error} field")
+            except KeyError as error:
+                problems.append(f"line {number}: :::MLLOG record without a {error} field")
+            except (AttributeError, TypeError, ValueError) as error:
+                problems.append(f"line {number}: :::MLLOG record that cannot be read ({error})")
+    if len(problems) > _PROBLEMS_SHOWN:
+        problems[_PROBLEMS_SHOWN - 1:] = [f"{len(problems) - _PROBLEMS_SHOWN + 1} more such lines"]
     if not mllog_lines:
         problems.append("MLPerf v0.6 log format (:::MLL lines), which the current rules do not read"
                         if v06_lines else "no :::MLLOG lines: not an MLPerf log")

@@ -48,8 +48,11 @@ def test_logged_throughput_wins_and_blocks_count_their_epochs(tmp_path: Path) ->
     (":::MLL 1556733029.1 run_start: {\"value\": null}\n",
      "MLPerf v0.6 log format (:::MLL lines), which the current rules do not read"),
     ("training...\n", "no :::MLLOG lines: not an MLPerf log"),
-    (':::MLLOG {"key": "run_start", "value": null}\n', "line 1: :::MLLOG record without a usable 'time_ms' field; "
+    (':::MLLOG {"key": "run_start", "value": null}\n', "line 1: :::MLLOG record without a 'time_ms' field; "
      "no run_start and no run_stop line (the run did not finish, or the log was cut)"),
+    (':::MLLOG [1]\n' * 9 + ':::MLLOG {"time_ms": 1, "key": "run_start"}\n:::MLLOG {"time_ms": 2, "key": "run_stop"}\n',
+     "; ".join([*[f"line {n}: :::MLLOG record that cannot be read (list indices must be integers or slices, not str)"
+                  for n in (1, 2, 3)], "6 more such lines"])),
 ])
 def test_an_unusable_log_says_why(tmp_path: Path, text: str, problem: str) -> None:
     path = tmp_path / "result_0.txt"
