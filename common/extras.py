@@ -14,6 +14,7 @@ MODULES = {
     "train": ("torch", "torchvision", "pycocotools", "mlperf_logging", "sacrebleu", "sacremoses", "subword_nmt",
               "numpy", "PIL"),
     "bai": ("ai.backend.client", "yarl", "psutil"),
+    "results": ("mlperf_logging", "matplotlib"),
 }
 
 

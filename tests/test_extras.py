@@ -56,6 +56,8 @@ COMMANDS = [
     (["invoke", "bai.register", "127.0.0.1:5000/x/y:1"], "invoke bai.register needs the 'bai' extra"),
     (["invoke", "bai.run", "127.0.0.1:5000/x/y:1", "--command", "true"], "invoke bai.run needs the 'bai' extra"),
     (["python", "-m", "object_detection.download_dataset", "--sample"], "the Mask R-CNN sample needs the 'train'"),
+    (["invoke", "results.summary"], "invoke results.summary needs the 'results' extra"),
+    (["invoke", "results.report"], "invoke results.report needs the 'results' extra"),
 ]
 
 
@@ -72,8 +74,8 @@ def test_a_command_without_its_extra_says_which_to_install(bare_venv: Path, tmp_
     assert result.returncode != 0
     assert "Traceback" not in output
     assert message in output
-    assert output.splitlines()[-1].endswith("pip install -e '.[train]'" if "'train'" in message
-                                            else "pip install -e '.[bai]'")
+    extra = re.search(r"'(\w+)'", message).group(1)
+    assert output.splitlines()[-1].endswith(f"pip install -e '.[{extra}]'")
 
 
 @pytest.mark.slow

@@ -32,6 +32,7 @@ from common.backendai.errors import (
     SessionPendingError,
 )
 from common.mlperf import compliance, results
+from common.results import layout, summary
 
 MOUNT_ROOT = "/home/work"
 # Exit statuses of a run that did not end on its own (as timeout(1) and shells report them).
@@ -198,10 +199,7 @@ def run_series(spec: ClusterRun, config: bai_client.APIConfig | None = None,
         if outcome.exit_code == INTERRUPTED:
             say(f"interrupted: stopping after run {offset + 1} of {spec.runs}")
             break
-    if spec.runs >= 3:
-        for system in sorted(systems):
-            summary = results.summarize(spec.results_dir, system, spec.benchmark.name)
-            score = f"{summary.score_minutes:.2f} minutes" if summary.score_minutes is not None else "none"
-            print(f"SCORE,{spec.benchmark.result_name},{score} ({summary.reason}, {len(summary.runs)} runs in "
-                  f"{results.result_dir(spec.results_dir, system, spec.benchmark.name)})", flush=True)
+    folders = [layout.project_folder(spec.results_dir, system, spec.benchmark.name) for system in sorted(systems)]
+    for result in summary.summarize_folders(folders, ruleset=spec.benchmark.ruleset).results:
+        print(summary.headline(result), flush=True)
     return first_failure

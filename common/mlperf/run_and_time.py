@@ -3,7 +3,8 @@
 It does what the reference `run_and_time.sh` scripts meant to do, and what they got wrong: it
 prints `STARTING TIMING RUN AT <date>` and `ENDING TIMING RUN AT <date>`, ends each run with
 `RESULT,<BENCHMARK>,<seed>,<seconds>,<user>,<start>`, and exits with the *training's* exit code.
-Stdlib only (it never imports torch): the training runs in a child process.
+It never imports torch: the training runs in a child process (the score at the end of a series
+needs `mlperf_logging`, as the compliance verdict does).
 
 The training module's contract: `python -m <module> <args> --seed N --log-file PATH` writes its
 MLPerf log (see `common.mlperf.mllog`) to PATH and exits 0 when it reached the quality target. With
@@ -18,8 +19,9 @@ API:
 - `main(benchmark, args, train_args) -> int`: runs `args.runs` seeded runs one after another (seed,
   seed+1, ...; a random seed when none is given), each log in the results layout
   (`common.mlperf.results`), then the compliance checker's verdict (`common.mlperf.compliance`). Returns the
-  first non-zero training exit code, else 0. An interrupt stops the series. After 3 or more runs
-  it prints the olympic-mean score of the results folder.
+  first non-zero training exit code, else 0. An interrupt stops the series. At its end it writes
+  `systems/<system>.json` beside the results folder (`common.results.systems`) and prints the
+  folder's `results.summary` line (`common.results.summary`).
 - `run_training(command) -> TimedRun`: one timed child, SIGINT/SIGTERM forwarded to it
   (the child runs in its own session, so a terminal's Ctrl-C reaches it exactly once).
 - `training_command(benchmark, train_args, *, seed, log_file, nproc_per_node) -> list[str]`: in a
@@ -43,6 +45,8 @@ from pathlib import Path
 from types import FrameType
 
 from common.mlperf import compliance, launcher, results
+from common.results import layout, summary, systems
+from common.results.logs import read_log
 
 _FORWARDED = (signal.SIGINT, signal.SIGTERM)
 
@@ -78,7 +82,8 @@ def build_parser(benchmark: Benchmark, description: str) -> argparse.ArgumentPar
     parser.add_argument("--system", default=os.environ.get("MLPERF_SYSTEM", "local"),
                         help="system name in the results layout (env MLPERF_SYSTEM); auto: from the nodes "
                              "and GPUs, e.g. bai-2x8xH100")
-    parser.add_argument("--no-compliance", action="store_true", help="skip the compliance checker")
+    parser.add_argument("--no-compliance", action="store_true",
+                        help="skip the compliance verdict after each run (the score at the end checks every log)")
     return parser
 
 
@@ -144,6 +149,7 @@ def main(benchmark: Benchmark, args: argparse.Namespace, train_args: list[str]) 
         args.system = launcher.system_name(os.environ, launcher.accelerator_names())
     first_seed = args.seed if args.seed is not None else random.SystemRandom().randint(0, 2**31 - 1)
     first_failure = 0
+    last_log: Path | None = None
     for offset in range(args.runs):
         seed = first_seed + offset
         final = results.next_result_path(args.results_dir, args.system, benchmark.name)
@@ -158,6 +164,7 @@ def main(benchmark: Benchmark, args: argparse.Namespace, train_args: list[str]) 
         print(f"ENDING TIMING RUN AT {_stamp(datetime.now())}", flush=True)
         if partial.exists():
             partial.replace(final)
+            last_log = final
             print(f"MLPerf log: {final}", flush=True)
             if not args.no_compliance:
                 print(_verdict_line(final, benchmark.ruleset), flush=True)
@@ -170,12 +177,22 @@ def main(benchmark: Benchmark, args: argparse.Namespace, train_args: list[str]) 
             print(f"run_and_time: interrupted ({signal.Signals(run.interrupted_by).name}); "
                   f"stopping after run {offset + 1} of {args.runs}", file=sys.stderr)
             break
-    if args.runs >= 3:
-        summary = results.summarize(args.results_dir, args.system, benchmark.name)
-        score = f"{summary.score_minutes:.2f} minutes" if summary.score_minutes is not None else "none"
-        print(f"SCORE,{benchmark.result_name},{score} ({summary.reason}, {len(summary.runs)} runs in "
-              f"{results.result_dir(args.results_dir, args.system, benchmark.name)})", flush=True)
+    if last_log is not None:
+        print(_described(args.results_dir, args.system, last_log), flush=True)
+    folder = layout.project_folder(args.results_dir, args.system, benchmark.name)
+    print(summary.headline(summary.summarize_folders([folder], ruleset=benchmark.ruleset).results[0]), flush=True)
     return first_failure
+
+
+def _described(results_dir: Path, system: str, log_path: Path) -> str:
+    try:
+        written = systems.describe_local_run(layout.submission_root(results_dir), system, read_log(log_path))
+    except systems.SystemDescriptionError as error:
+        return f"run_and_time: {error}"
+    if written.changes:
+        return (f"System description: {written.path}; it described another machine before "
+                f"({'; '.join(written.changes)}): give each machine its own --system")
+    return f"System description: {written.path}"
 
 
 def _verdict_line(log_path: Path, ruleset: str) -> str:
