@@ -32,7 +32,7 @@ from common.backendai.errors import (
     SessionPendingError,
 )
 from common.mlperf import compliance, results
-from common.results import layout, summary
+from common.results import layout, summary, systems
 
 MOUNT_ROOT = "/home/work"
 # Exit statuses of a run that did not end on its own (as timeout(1) and shells report them).
@@ -91,7 +91,8 @@ def batch_job(spec: ClusterRun, *, seed: int, session: str) -> bai_client.BatchJ
     return bai_client.BatchJob(
         image=spec.image, command=startup_command(spec, seed=seed, session=session),
         resources=spec.resources.slots(), shmem=spec.resources.shmem,
-        env={"MLPERF_SYSTEM": spec.system or "auto", "PYTHONUNBUFFERED": "1", **spec.env},
+        env={"MLPERF_SYSTEM": spec.system or "auto", systems.IMAGE_ENV: spec.image, "PYTHONUNBUFFERED": "1",
+             **spec.env},
         mounts={spec.data_vfolder: None, spec.results_vfolder: None}, name=session, timeout=spec.timeout,
         cluster_size=spec.nodes, cluster_mode=spec.cluster_mode, start_timeout=spec.start_timeout)
 
@@ -128,7 +129,24 @@ def bring_home(spec: ClusterRun, session: str, config: bai_client.APIConfig | No
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(fetched), target.with_name(target.name + ".tmp"))
         target.with_name(target.name + ".tmp").replace(target)
+    bring_description_home(spec, system, config)
     return target
+
+
+def bring_description_home(spec: ClusterRun, system: str, config: bai_client.APIConfig | None) -> None:
+    """systems/<system>.json as the session probed it (nodes, GPUs, CPUs, image), merged into the local one."""
+    remote = f"systems/{system}.json"
+    try:
+        if remote not in bai_client.list_tree(spec.results_vfolder, "systems", config=config):
+            return
+        with tempfile.TemporaryDirectory(prefix="mlperf-bai-") as scratch:
+            fields = systems.read_description(
+                bai_client.download(spec.results_vfolder, [remote], Path(scratch), config=config)[0])
+        written = systems.write_fields(layout.submission_root(spec.results_dir), system, fields)
+    except (BackendAIError, systems.SystemDescriptionError) as error:
+        print(f"system description of {system} not brought home: {error}", file=sys.stderr, flush=True)
+        return
+    print(f"System description: {written.path}", flush=True)
 
 
 def run_once(spec: ClusterRun, *, seed: int, config: bai_client.APIConfig | None,

@@ -40,6 +40,8 @@ from common.mlperf import launcher
 from common.results.logs import RunLog
 
 PLACEHOLDER = "TO FILL IN: not readable from the machine"
+# The benchmark image a run inside a container comes from (the cluster runs set it).
+IMAGE_ENV = "MLPERF_IMAGE"
 # The fields system_desc_checker requires, in its order.
 SCHEMA_FIELDS = (
     "submitter", "division", "status", "system_name", "number_of_nodes", "host_processors_per_node",
@@ -141,6 +143,12 @@ def read_description(path: Path) -> dict[str, Any]:
 
 
 def write_description(submission_root: Path, system: str, facts: SystemFacts) -> Written:
+    return write_fields(submission_root, system, facts.fields(system))
+
+
+def write_fields(submission_root: Path, system: str, probed: dict[str, Any]) -> Written:
+    """Write what was probed (here, or in a cluster session) over an existing description: hardware
+    changes are reported, and what the owner filled in stays where the probe knows nothing."""
     path = submission_root / "systems" / f"{system}.json"
     previous: dict[str, Any] = {}
     if path.exists():
@@ -150,7 +158,6 @@ def write_description(submission_root: Path, system: str, facts: SystemFacts) ->
             raise SystemDescriptionError(f"{path}: not JSON ({error}); fix or remove it: not rewritten") from error
         if not isinstance(previous, dict):
             raise SystemDescriptionError(f"{path}: not a JSON object; fix or remove it, it was not rewritten")
-    probed = facts.fields(system)
     changes = [f"{key}: {previous[key]} -> {probed[key]}" for key in _HARDWARE
                if key in previous and previous[key] != probed[key]]
     description = {}
@@ -231,7 +238,8 @@ def probe_local(*, submitter: str, division: str, status: str, image: str | None
 
 
 def describe_local_run(submission_root: Path, system: str, log: RunLog) -> Written:
+    """This machine's description; inside a benchmark image (a cluster session) MLPERF_IMAGE names it."""
     facts = probe_local(submitter=log.submission.get("org", PLACEHOLDER),
                         division=log.submission.get("division", PLACEHOLDER),
-                        status=log.submission.get("status", PLACEHOLDER))
+                        status=log.submission.get("status", PLACEHOLDER), image=os.environ.get(IMAGE_ENV))
     return write_description(submission_root, system, facts)
