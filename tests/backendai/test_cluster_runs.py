@@ -114,14 +114,17 @@ def test_two_container_cluster_session_trains_as_one_world(
         coco_vfolder: str, benchmark_images: dict[str, str], cluster_env: dict[str, str], tmp_path: Path) -> None:
     result = invoke(cluster_env, "maskrcnn.run", "--on-cluster", "--sample", "--vfolder", coco_vfolder,
                     "--image", benchmark_images["maskrcnn"], "--nodes", "2", "--cpus-per-node", "1",
-                    "--mem-per-node", "6g", "--seed", "4", "--results-dir", str(tmp_path))
-    log = tmp_path / "bai-2xCPU" / "maskrcnn" / "result_0.txt"
+                    "--mem-per-node", "6g", "--seed", "4", "--results-dir", str(tmp_path / "results"))
+    log = tmp_path / "results" / "bai-2xCPU" / "maskrcnn" / "result_0.txt"
     assert f"MLPerf log: {log}" in result.stdout, result.stdout + result.stderr
     verdict = compliance.check_log(log, "3.1.0")
     # the sample's schedule is tuned for one worker; the log is complete either way
     assert verdict.passed or verdict.other_complaints == [], verdict.summary()
     assert result.returncode == (0 if verdict.passed else 1)
     records = mllog(log)
+    description = json.loads((tmp_path / "systems" / "bai-2xCPU.json").read_text())
+    assert description["number_of_nodes"] == "2"
+    assert description["other_software_stack"]["image"] == benchmark_images["maskrcnn"]
     assert next(r["value"] for r in records if r["key"] == "submission_platform") == "bai-2xCPU"
     # one CPU worker per container: the global batch is twice the local one
     assert next(r["value"] for r in records if r["key"] == "global_batch_size") == 2 * 2
