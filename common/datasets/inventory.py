@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from common.atomic import write_text_atomic
@@ -89,7 +89,7 @@ def recorded_files(data_dir: Path) -> list[RecordedFile]:
     files: list[RecordedFile] = []
     for path in sorted((data_dir / INVENTORY_DIR).glob("*.json")):
         for relative, entry in _read(path)["files"].items():
-            if PurePosixPath(relative).is_absolute() or ".." in PurePosixPath(relative).parts:
+            if relative.startswith("/") or ".." in relative.split("/"):
                 raise InventoryError(f"{path}: {relative!r} is outside {data_dir}")
             try:
                 size, digest = entry

@@ -32,7 +32,8 @@ Division = Literal["closed", "open"]
 DEFAULT_GLOBAL_BATCH = 96  # an RCP batch: 12 images per GPU on 8 GPUs
 # torchvision keeps RPN proposals per image; without an RCP budget, the rules' 1000 x images per chip.
 PROPOSALS_PER_IMAGE = 1000
-MOMENTUM = 0.9
+CLOSED_IMAGE_SIZES = (800, 1333)  # min and max image size, fixed in the closed division
+MOMENTUM = 0.9  # SGD's, as the solver uses them and the log reports them
 WEIGHT_DECAY = 1e-4
 
 
@@ -114,6 +115,9 @@ def from_args(args: argparse.Namespace, workers: int) -> RunConfig:
         if args.backbone != "caffe2":
             raise ConfigError("--division closed needs the reference's backbone (--backbone caffe2, weights/R-50.pkl); "
                               "torchvision's ImageNet ResNet-50 makes it an open-division run")
+        if (args.min_size, args.max_size) != CLOSED_IMAGE_SIZES:
+            raise ConfigError(f"image sizes {args.min_size}/{args.max_size}: the closed division fixes them at "
+                              f"{CLOSED_IMAGE_SIZES[0]}/{CLOSED_IMAGE_SIZES[1]}")
         if not lr_allowed(schedule.base_lr, args.global_batch_size):
             raise ConfigError(f"base LR {schedule.base_lr} is not one the closed division allows for global batch "
                               f"{args.global_batch_size} (0.02 x K, or 0.02 / K below 16)")

@@ -123,6 +123,7 @@ def test_the_division_is_open_with_torchvision_weights_and_closed_only_with_the_
     (["--division", "closed"], "--division closed needs the reference's backbone (--backbone caffe2"),
     (["--backbone", "caffe2", "--base-lr", "0.13"], "base LR 0.13 is not one the closed division allows"),
     (["--global-batch-size", "100"], "--global-batch-size 100 does not split over 8 worker(s)"),
+    (["--backbone", "caffe2", "--min-size", "128"], "image sizes 128/1333: the closed division fixes them at 800/1333"),
 ])
 def test_options_that_make_no_run_or_a_false_division_exit_2_naming_why(
         args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
