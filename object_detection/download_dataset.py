@@ -29,12 +29,12 @@ def run(args: argparse.Namespace) -> int:
         extras.require("train", "the Mask R-CNN sample", ("numpy", "PIL", "torch", "torchvision"))
         from object_detection.sample import build_sample  # noqa: PLC0415 - pulls in torch for the weights
 
-        layout = build_sample(args.data_dir, seed=args.seed)
+        layout = build_sample(args.data_dir, seed=args.seed, jobs=args.jobs)
         print(f"sample COCO dataset written to {layout.coco_dir}, weights to {layout.weights}")
         return 0
     manifest = load_manifest(args.manifest)
     download(manifest, args.data_dir, args)
-    extract_downloads(manifest, args.data_dir)
+    extract_downloads(manifest, args.data_dir, args.jobs)
     print(f"COCO 2017 and the ResNet-50 weights are in {args.data_dir}")
     return 0
 

@@ -2,7 +2,8 @@
 
     python -m object_detection.run_and_time --seed N --data-dir D [--nproc-per-node K] [--sample]
 
-Verifies the data (checksums; for the sample, the layout) before the clock, then prints
+Verifies the data (checksums and the sizes of every extracted or generated file; for the sample,
+its recorded files and the layout) before the clock, naming each bad file, then prints
 STARTING/ENDING TIMING RUN, the 3.1.0 compliance checker's verdict and
 `RESULT,OBJECT_DETECTION,<seed>,<seconds>,<user>,<start>`, keeps each MLPerf log as
 `results/<system>/maskrcnn/result_<i>.txt` and exits with the training's exit code (0 completed,
@@ -11,7 +12,8 @@ the log's run_stop status telling whether the target was reached; 1 fault or unv
 (`python -m object_detection.maskrcnn.train --help`). No torch here: training runs in a child.
 
 `--sample` trains on the sample dataset (built into --data-dir when absent) with sizes and RoI
-counts to match its ~160 x 120 px images: a check of the whole pipeline, not a benchmark result.
+counts to match its ~160 x 120 px images, at global batch 2: a check of the whole pipeline, not a
+benchmark result.
 """
 
 from __future__ import annotations
@@ -23,17 +25,19 @@ from common import extras
 from common.mlperf import run_and_time
 from object_detection import verify_dataset
 from object_detection.layout import CocoLayout
+from object_detection.maskrcnn.schedule import RULESET
 
 BENCHMARK = run_and_time.Benchmark(
-    name="maskrcnn", result_name="OBJECT_DETECTION", train_module="object_detection.maskrcnn.train", ruleset="3.1.0",
+    name="maskrcnn", result_name="OBJECT_DETECTION", train_module="object_detection.maskrcnn.train", ruleset=RULESET,
     platform_option="--platform",
 )
 # What the training imports (the image has Mask R-CNN's requirements only, not GNMT's).
 TRAINING_MODULES = ("torch", "torchvision", "pycocotools", "mlperf_logging", "numpy", "PIL")
 # Not MLPerf-compliant sizes; the log records what was used.
 SAMPLE_TRAINING_ARGS = [
-    "--min-size", "128", "--max-size", "192", "--test-proposals", "100", "--detections-per-image", "20",
-    "--roi-samples", "64", "--warmup-steps", "10", "--max-epochs", "2", "--loader-workers", "0",
+    "--global-batch-size", "2", "--min-size", "128", "--max-size", "192", "--test-proposals", "100",
+    "--detections-per-image", "20", "--roi-samples", "64", "--warmup-steps", "10", "--max-epochs", "2",
+    "--loader-workers", "0",
 ]
 
 
@@ -53,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
             build_sample(args.data_dir)
         train_args = [*SAMPLE_TRAINING_ARGS, *train_args]
-    # Checksums (or, for the sample, the layout) before the clock: a bad dataset costs no timed run.
+    # Checksums, recorded sizes and the layout before the clock: a bad dataset costs no timed run.
     if verify_dataset.main(["--data-dir", str(args.data_dir), *(["--sample"] if args.sample else [])]) != 0:
         print(f"run_and_time: the data in {args.data_dir} did not verify; prepare it with "
               "`invoke maskrcnn.prepare` (or pass --sample)", file=sys.stderr)

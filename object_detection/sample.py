@@ -3,6 +3,8 @@
 Each category has its own shape and colour, so a detector can learn it in minutes on a CPU. The
 category ids and names are real COCO ones, so id mapping in the trainer is exercised for real.
 Polygons are drawn with the same vertices that go into the annotations, so masks match pixels.
+Every file written is recorded (common.datasets.inventory), so `verify --sample` finds one that was
+cut short or altered later.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from common.atomic import atomic_path, write_text_atomic
+from common.datasets import inventory
 from object_detection.layout import SPLITS, CocoLayout, Split
 
 
@@ -143,11 +146,14 @@ def build_weights(path: Path, seed: int, calibration_images: list[Path] | None =
         torch.save(model.state_dict(), tmp)
 
 
-def build_sample(data_dir: Path, seed: int = 0, counts: dict[Split, int] | None = None) -> CocoLayout:
-    """Write the sample dataset (images, annotations, weights) under `data_dir`."""
+def build_sample(data_dir: Path, seed: int = 0, counts: dict[Split, int] | None = None, jobs: int = 4) -> CocoLayout:
+    """Write the sample dataset (images, annotations, weights) under `data_dir` and record its files."""
     layout = CocoLayout(Path(data_dir))
     counts = {**DEFAULT_COUNTS, **(counts or {})}
     for split in SPLITS:
         build_split(layout, split, counts[split], random.Random(f"{seed}-{split}"))
     build_weights(layout.weights, seed, sorted(layout.images_dir("train").glob("*.jpg"))[:16])
+    files = [*inventory.files_under([layout.images_dir(s) for s in SPLITS]),
+             *(layout.annotations(s) for s in SPLITS), layout.weights]
+    inventory.record(layout.data_dir, "sample", {"generator": __name__, "seed": seed, "counts": counts}, files, jobs)
     return layout

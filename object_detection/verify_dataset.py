@@ -1,9 +1,10 @@
-"""Check the Mask R-CNN data: checksums of every file with a known digest, then the layout.
+"""Check the Mask R-CNN data: checksums of every file with a known digest, the size of every file
+prepare extracted or generated (its digest too with --full), then the layout.
 
     python -m object_detection.verify_dataset --data-dir /data [--full]
-    python -m object_detection.verify_dataset --data-dir /tmp/sample --sample
+    python -m object_detection.verify_dataset --data-dir /tmp/sample --sample [--full]
 
-Exits 1 naming each missing or bad file, with expected and actual digests or counts.
+Exits 1 naming each missing or bad file, with expected and actual digests, sizes or counts.
 """
 
 from __future__ import annotations

@@ -40,9 +40,11 @@ def measure(kind: str, args: argparse.Namespace) -> dict:
 
     from object_detection.layout import CocoLayout  # noqa: PLC0415
     from object_detection.maskrcnn import solver  # noqa: PLC0415
+    from object_detection.maskrcnn.config import ModelOptions  # noqa: PLC0415
     from object_detection.maskrcnn.distributed import Workers  # noqa: PLC0415
     from object_detection.maskrcnn.engine import train_one_epoch  # noqa: PLC0415
-    from object_detection.maskrcnn.model import ModelOptions, build_model  # noqa: PLC0415
+    from object_detection.maskrcnn.model import build_model  # noqa: PLC0415
+    from object_detection.maskrcnn.schedule import Schedule  # noqa: PLC0415
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -52,7 +54,7 @@ def measure(kind: str, args: argparse.Namespace) -> dict:
         model = build_model(CocoLayout(args.data_dir).weights, ModelOptions(min_size=args.min_size,
                                                                             max_size=args.max_size))
         optimizer = solver.build_optimizer(model, args.lr)
-        scheduler = solver.build_scheduler(optimizer, solver.Schedule(args.lr, 0, 1.0, (10**6, 10**6 + 1)))
+        scheduler = solver.build_scheduler(optimizer, Schedule(args.lr, 0, 1.0, "linear", (10**6, 10**6 + 1)))
         scaler = torch.amp.GradScaler("cpu", enabled=False)
         workers = Workers(0, 1, 0, torch.device("cpu"))
 

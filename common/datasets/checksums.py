@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import TypeVar
 
 from tqdm import tqdm
 
@@ -23,6 +24,8 @@ from common.atomic import write_text_atomic
 CHUNK = 1 << 20
 ALGORITHMS = ("md5", "sha256")
 STAMP_FILE = ".verified.json"
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class ManifestChecksumError(ValueError):
@@ -152,22 +155,36 @@ def verify_one(path: Path, expected: Checksum, stamps: Stamps | None = None, ful
     return Result(path, Status.OK if ok else Status.MISMATCH, expected, digest)
 
 
-def verify_files(entries: Iterable[tuple[Path, Checksum]], stamps: Stamps | None = None,
-                 full: bool = False, workers: int = 4, show_progress: bool | None = None) -> list[Result]:
-    """Verify files in parallel; results keep the input order. Stamps are saved at the end."""
-    entries = list(entries)
-    total = sum(p.stat().st_size for p, _ in entries if p.is_file())
+def _in_parallel(work: Callable[[T, Callable[[int], object]], R], items: list[T], paths: list[Path],
+                 workers: int, desc: str, show_progress: bool | None) -> list[R]:
+    """`work(item, progress)` for every item on a thread pool, with one bar counting the bytes of `paths`."""
+    total = sum(p.stat().st_size for p in paths if p.is_file())
     disable = None if show_progress is None else not show_progress  # None: only on a terminal
     lock = threading.Lock()
     with (
-        tqdm(total=total, unit="B", unit_scale=True, desc="verify", disable=disable) as bar,
+        tqdm(total=total, unit="B", unit_scale=True, desc=desc, disable=disable) as bar,
         ThreadPoolExecutor(max(1, workers)) as pool,
     ):
         def advance(n: int) -> None:
             with lock:
                 bar.update(n)
 
-        results = list(pool.map(lambda e: verify_one(e[0], e[1], stamps, full, advance), entries))
+        return list(pool.map(lambda item: work(item, advance), items))
+
+
+def hash_files(paths: Iterable[Path], algo: str, workers: int = 4, desc: str = "hash",
+               show_progress: bool | None = None) -> list[str]:
+    """Hex digests of files, hashed in parallel; in the input order."""
+    paths = list(paths)
+    return _in_parallel(lambda p, progress: hash_file(p, algo, progress), paths, paths, workers, desc, show_progress)
+
+
+def verify_files(entries: Iterable[tuple[Path, Checksum]], stamps: Stamps | None = None,
+                 full: bool = False, workers: int = 4, show_progress: bool | None = None) -> list[Result]:
+    """Verify files in parallel; results keep the input order. Stamps are saved at the end."""
+    entries = list(entries)
+    results = _in_parallel(lambda e, progress: verify_one(e[0], e[1], stamps, full, progress),
+                           entries, [p for p, _ in entries], workers, "verify", show_progress)
     if stamps:
         stamps.save()
     return results

@@ -7,14 +7,13 @@ structure checks, the sample) around these.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from common.atomic import write_text_atomic
+from common.datasets import inventory
 from common.datasets.checksums import ManifestChecksumError, Stamps, Status, verify_files
 from common.datasets.download import MIRROR_ENV, Downloader, DownloadError
 from common.datasets.extract import ArchiveFormatError, UnsafeArchiveError, extract
@@ -25,10 +24,10 @@ log = logging.getLogger(__name__)
 
 DATA_DIR_ENV = "MLPERF_DATA_DIR"
 DEFAULT_DATA_DIR = "data"
-EXTRACTED_DIR = ".extracted"
 # Errors that end a dataset command with a message and exit status 1 (no traceback).
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (
     MissingExtraError, DownloadError, ManifestError, ManifestChecksumError, UnsafeArchiveError, ArchiveFormatError,
+    inventory.InventoryError,
 )
 
 
@@ -55,7 +54,8 @@ def add_download_args(parser: argparse.ArgumentParser, manifest: Path) -> None:
 
 def add_verify_args(parser: argparse.ArgumentParser, manifest: Path) -> None:
     add_common_args(parser, manifest)
-    parser.add_argument("--full", action="store_true", help="re-hash every file, ignoring stamps")
+    parser.add_argument("--full", action="store_true",
+                        help="re-hash every file, the extracted and generated ones too, ignoring stamps")
 
 
 def download(manifest: Manifest, data_dir: Path, args: argparse.Namespace) -> None:
@@ -65,31 +65,46 @@ def download(manifest: Manifest, data_dir: Path, args: argparse.Namespace) -> No
     downloader.fetch_all(manifest.remotes(data_dir))
 
 
-def extract_downloads(manifest: Manifest, data_dir: Path) -> None:
-    """Extract each archive once; a marker with the archive's size and mtime skips it next time."""
+def extract_downloads(manifest: Manifest, data_dir: Path, jobs: int = 4) -> None:
+    """Extract each archive once and record the files it placed (common.datasets.inventory).
+
+    An archive is extracted again when its size or mtime changed, or when its files were never recorded.
+    """
     for entry in manifest.downloads:
         if entry.extract_to is None:
             continue
         archive = data_dir / entry.path
         st = archive.stat()
-        marker = data_dir / EXTRACTED_DIR / f"{archive.name}.json"
-        signature = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "target": entry.extract_to}
-        if marker.is_file() and json.loads(marker.read_text()) == signature:
+        source = {"archive": entry.path, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "target": entry.extract_to}
+        if inventory.source_of(data_dir, archive.name) == source:
             log.info("%s: already extracted", archive.name)
             continue
         log.info("extract %s into %s", archive.name, entry.extract_to)
-        extract(archive, data_dir / entry.extract_to)
-        write_text_atomic(marker, json.dumps(signature))
+        placed = extract(archive, data_dir / entry.extract_to)
+        inventory.record(data_dir, archive.name, source, inventory.files_under(placed), jobs)
 
 
-def checksum_problems(manifest: Manifest, data_dir: Path, full: bool, jobs: int) -> tuple[list[str], int]:
-    """(problems, files checked). Archives that were extracted may be gone; other files must exist."""
-    optional = {data_dir / e.path for e in manifest.downloads if e.extract_to}
-    entries = [(p, c) for p, c in manifest.checksummed(data_dir) if p.is_file() or p not in optional]
+def file_problems(data_dir: Path, manifest: Manifest | None, full: bool, jobs: int) -> tuple[list[str], int]:
+    """(problems, files checked): the manifest's checksums, then every file prepare recorded.
+
+    Recorded files are checked by size, and with `full` by digest too (in the same parallel pass as the
+    manifest's files). Archives that were extracted may be gone; every other file must exist.
+    """
+    entries = []
+    if manifest is not None:
+        optional = {data_dir / e.path for e in manifest.downloads if e.extract_to}
+        entries = [(p, c) for p, c in manifest.checksummed(data_dir) if p.is_file() or p not in optional]
+    checked = len(entries)
+    recorded = inventory.recorded_files(data_dir)
+    sized = [(f, f.size_problem()) for f in recorded]
+    if full:
+        entries += [(f.path, f.checksum) for f, problem in sized if problem is None]
     results = verify_files(entries, Stamps(data_dir), full=full, workers=jobs)
     for r in results:
         log.info("%s", r.describe())
-    return [r.describe() for r in results if r.status is not Status.OK], len(results)
+    problems = [r.describe() for r in results if r.status is not Status.OK]
+    problems += [problem for _, problem in sized if problem]
+    return problems, checked + len(recorded)
 
 
 def report(problems: Sequence[str], checked: int, what: str) -> int:
@@ -105,18 +120,17 @@ def report(problems: Sequence[str], checked: int, what: str) -> int:
 
 def verify(args: argparse.Namespace, what: str, root: Path,
            layout_problems: Callable[[object | None], tuple[list[str], int]], expected_key: str) -> int:
-    """A benchmark's verify step: checksums from the manifest, then its own layout checks.
+    """A benchmark's verify step: checksums and recorded files, then its own layout checks.
 
-    The sample has no published digests, so only its layout is checked; `layout_problems` gets the
-    manifest's `expected_key` entry (expected counts) for the real dataset and None for the sample.
+    The sample has no manifest (no published digests): its generated files are checked against what the
+    generator recorded, and `layout_problems` gets None instead of the manifest's `expected_key` entry
+    (expected counts).
     """
-    if args.sample:
-        problems, checks = layout_problems(None)
-        return report(problems, checks, f"{what} sample in {root}")
-    manifest = load_manifest(args.manifest)
-    problems, checked = checksum_problems(manifest, args.data_dir, args.full, args.jobs)
-    more, checks = layout_problems(manifest.extra.get(expected_key))
-    return report([*problems, *more], checked + checks, f"{what} data in {root}")
+    manifest = None if args.sample else load_manifest(args.manifest)
+    problems, checked = file_problems(args.data_dir, manifest, args.full, args.jobs)
+    more, checks = layout_problems(manifest.extra.get(expected_key) if manifest else None)
+    label = f"{what} sample in {root}" if args.sample else f"{what} data in {root}"
+    return report([*problems, *more], checked + checks, label)
 
 
 def run_cli(main: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser,

@@ -26,7 +26,7 @@ HELP = {
     "sample": "the small generated sample (same layout) instead of the real dataset",
     "seed": "seed of the sample generator",
     "jobs": "files handled at once",
-    "full": "re-hash every file, ignoring stamps",
+    "full": "re-hash every file, the extracted and generated ones too, ignoring stamps",
 }
 
 
@@ -62,7 +62,7 @@ def dataset_collection(name: str, download_main: Main, verify_main: Main,
 
     @task(help={k: HELP[k] for k in ("data_dir", "sample", "jobs", "full")})
     def verify(c, data_dir=None, sample=False, jobs=4, full=False):
-        """Check every file's checksum and the layout; exits non-zero naming each problem."""
+        """Check checksums, the sizes of the files prepare wrote, and the layout; exits non-zero naming each problem."""
         call(verify_main, [*common_argv(c, data_dir, jobs, sample), *(["--full"] if full else [])])
 
     @task(auto_shortflags=False, help={**{k: HELP[k] for k in ("data_dir", "mirror", "from_dir", "sample", "seed",

@@ -33,6 +33,11 @@ class EpochStats:
         return sum(self.losses) / len(self.losses) if self.losses else math.nan
 
 
+def amp_dtype(device: torch.device) -> torch.dtype | None:
+    """Mixed precision on GPUs (fp16, as the reference's apex amp); None: fp32 throughout."""
+    return torch.float16 if device.type == "cuda" else None
+
+
 def images_on(device: torch.device, images: list[torch.Tensor]) -> list[torch.Tensor]:
     """uint8 images (kept small in the loader) as float 0-1 on the device."""
     return [image.to(device, non_blocking=True).float() / 255.0 for image in images]
@@ -61,7 +66,7 @@ def train_one_epoch(
     """Train until the loader is exhausted or the global iteration reaches max_iterations."""
     model.train()
     device = workers.device
-    amp = device.type == "cuda"
+    dtype = amp_dtype(device)
     stats = EpochStats()
     progress = tqdm(batches, desc=f"epoch {epoch}", unit="it", disable=not workers.is_main, leave=False)
     for cpu_images, cpu_targets in progress:
@@ -69,7 +74,7 @@ def train_one_epoch(
             break
         images = images_on(device, cpu_images)
         targets = [{k: v.to(device, non_blocking=True) for k, v in t.items()} for t in cpu_targets]
-        with torch.autocast(device.type, enabled=amp):
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             losses = model(images, targets)
         loss = sum(losses.values())
         value = _global_mean(workers, loss)

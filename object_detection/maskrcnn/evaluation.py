@@ -2,7 +2,8 @@
 
 Every worker runs inference on its share of the images; rank 0 gathers the detections, runs
 COCOeval and shares the two numbers, so all workers take the same stop decision. A model that
-makes no detection scores 0 (pycocotools refuses an empty result list).
+makes no detection scores 0 (pycocotools refuses an empty result list). Inference runs under
+autocast when `autocast_dtype` is given; the boxes are decoded in fp32 all the same (model.py).
 """
 
 from __future__ import annotations
@@ -66,12 +67,13 @@ def average_precision(coco_gt: COCO, results: list[dict[str, Any]], iou_type: st
 
 
 @torch.inference_mode()
-def evaluate(model: torch.nn.Module, loader: DataLoader, dataset: CocoInstances, workers: Workers) -> dict[str, float]:
+def evaluate(model: torch.nn.Module, loader: DataLoader, dataset: CocoInstances, workers: Workers,
+             autocast_dtype: torch.dtype | None = None) -> dict[str, float]:
     model.eval()
     device = workers.device
     detections: Detections = {"bbox": [], "segm": []}
     for cpu_images, targets in tqdm(loader, desc="eval", unit="batch", disable=not workers.is_main, leave=False):
-        with torch.autocast(device.type, enabled=device.type == "cuda"):
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
             outputs = model(images_on(device, cpu_images))
         for output, target in zip(outputs, targets, strict=True):
             found = to_coco_results(output, int(target["image_id"]), dataset.label_to_category)

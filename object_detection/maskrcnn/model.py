@@ -2,47 +2,32 @@
 
 Overrides (object_detection/README.md lists what remains different): 81 classes, frozen
 BatchNorm and a frozen stem + res2 whatever weights are given, ResNet-50 weights read from a local
-file (never downloaded), the reference's box-head initialisation, and SmoothL1 with beta=1 for the
-box-head loss (torchvision hard-codes 1/9).
+file (never downloaded; torchvision's or the reference's Caffe2 ones, `backbone.py`), the image
+normalisation those weights expect, the reference's box-head initialisation, SmoothL1 with beta=1 for
+the box-head loss (torchvision hard-codes 1/9), and box deltas that leave the RPN and box heads in
+fp32, so that under autocast boxes are decoded, clipped and rescaled in fp32 (torchvision decodes
+them in the heads' precision: steps of 1 px near 1024 px in fp16, 8 px in bf16).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional
-from torchvision.models import resnet50
 from torchvision.models.detection import MaskRCNN
 from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
 from torchvision.models.detection.roi_heads import RoIHeads, maskrcnn_loss
-from torchvision.ops.misc import FrozenBatchNorm2d
+
+from object_detection.maskrcnn import backbone
+from object_detection.maskrcnn.config import ModelOptions
 
 # COCO's 80 categories + background; the dataset maps its category ids onto 1..80.
 NUM_CLASSES = 81
 # conv1 and layer1 (stem and res2) stay frozen: FREEZE_CONV_BODY_AT=2 in the reference.
 TRAINABLE_BACKBONE_LAYERS = 3
-
-
-class WeightsError(RuntimeError):
-    """The backbone weights file is missing or does not fit ResNet-50."""
-
-
-@dataclass(frozen=True)
-class ModelOptions:
-    """Sizes and proposal counts; the defaults are the MLPerf ones."""
-
-    min_size: int = 800
-    max_size: int = 1333
-    # Per image; the rules allow 1000 x images per chip as num_image_candidates.
-    rpn_post_nms_top_n_train: int = 1000
-    rpn_pre_nms_top_n_test: int = 1000
-    rpn_post_nms_top_n_test: int = 1000
-    box_detections_per_img: int = 100
-    box_score_thresh: float = 0.05
-    box_batch_size_per_image: int = 512
 
 
 def box_head_loss(
@@ -90,16 +75,20 @@ class ReferenceRoIHeads(RoIHeads):
         return [], {"loss_classifier": loss_classifier, "loss_box_reg": loss_box_reg, "loss_mask": loss_mask}
 
 
-def load_backbone_weights(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise WeightsError(f"{path}: ResNet-50 weights not found (prepare the dataset first)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, ValueError) as error:
-        raise WeightsError(f"{path}: not a torch state_dict ({error})") from error
-    if not isinstance(state, dict):
-        raise WeightsError(f"{path}: expected a ResNet-50 state_dict, found {type(state).__name__}")
-    return state
+def _fp32_shapes(_module: nn.Module, args: tuple[Any, list[torch.Tensor]]) -> tuple[Any, list[torch.Tensor]]:
+    """Forward pre-hook of the anchor generator, which takes its dtype from the feature maps: storage-free
+    fp32 stand-ins of the same shapes make the anchors fp32 (bf16 cannot hold pixel positions above 256)."""
+    images, features = args
+    return images, [f.new_empty((), dtype=torch.float32).expand(f.shape) for f in features]
+
+
+def _in_fp32(_module: nn.Module, _inputs: Any, output: Any) -> Any:
+    """Forward hook: the module's tensors (also inside tuples and lists) come out in fp32."""
+    if isinstance(output, torch.Tensor):
+        return output.float()
+    if isinstance(output, tuple | list):
+        return type(output)(_in_fp32(_module, _inputs, part) for part in output)
+    return output
 
 
 def _init_box_head(model: MaskRCNN) -> None:
@@ -116,19 +105,14 @@ def _init_box_head(model: MaskRCNN) -> None:
 
 def build_model(weights_path: Path, options: ModelOptions | None = None) -> MaskRCNN:
     options = options or ModelOptions()
-    backbone = resnet50(weights=None, norm_layer=FrozenBatchNorm2d)
-    state = load_backbone_weights(weights_path)
-    missing, unexpected = backbone.load_state_dict(state, strict=False)
-    # FrozenBatchNorm2d has no num_batches_tracked; anything else missing means a wrong file.
-    unexpected = [k for k in unexpected if not k.endswith("num_batches_tracked")]
-    if missing or unexpected:
-        raise WeightsError(f"{weights_path}: not a ResNet-50 state_dict "
-                           f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    resnet = backbone.load(options.backbone, weights_path)
     model = MaskRCNN(
-        _resnet_fpn_extractor(backbone, TRAINABLE_BACKBONE_LAYERS),
+        _resnet_fpn_extractor(resnet.resnet, TRAINABLE_BACKBONE_LAYERS),
         num_classes=NUM_CLASSES,
         min_size=options.min_size,
         max_size=options.max_size,
+        image_mean=list(resnet.image_mean),
+        image_std=list(resnet.image_std),
         rpn_post_nms_top_n_train=options.rpn_post_nms_top_n_train,
         rpn_pre_nms_top_n_test=options.rpn_pre_nms_top_n_test,
         rpn_post_nms_top_n_test=options.rpn_post_nms_top_n_test,
@@ -145,4 +129,8 @@ def build_model(weights_path: Path, options: ModelOptions | None = None) -> Mask
         mask_roi_pool=heads.mask_roi_pool, mask_head=heads.mask_head, mask_predictor=heads.mask_predictor,
     )
     _init_box_head(model)
+    if options.fp32_box_decoding:
+        model.rpn.anchor_generator.register_forward_pre_hook(_fp32_shapes)
+        model.rpn.head.register_forward_hook(_in_fp32)
+        model.roi_heads.box_predictor.register_forward_hook(_in_fp32)
     return model

@@ -94,6 +94,28 @@ def test_coco_download_extract_verify_and_repair(server, coco_served, tmp_path, 
     assert od_verify.main([*args, "--full"]) == 0
 
 
+def test_extracted_images_cut_short_or_altered_are_named(server, coco_served, tmp_path, capsys):
+    manifest, _ = coco_served
+    data = tmp_path / "data"
+    args = ["--data-dir", str(data), "--manifest", str(manifest)]
+    assert od_download.main(args) == 0
+    truncated, tampered = sorted(CocoLayout(data).images_dir("train").glob("*.jpg"))[:2]
+    size = truncated.stat().st_size
+    truncated.write_bytes(truncated.read_bytes()[:-100])  # an upload cut short
+    original = tampered.read_bytes()
+    tampered.write_bytes(original[:500] + bytes(b ^ 0xFF for b in original[500:600]) + original[600:])
+    capsys.readouterr()
+    assert od_verify.main(args) == 1
+    err = capsys.readouterr().err
+    assert f"FAILED {truncated}: {size - 100} bytes, prepare recorded {size}" in err
+    assert str(tampered) not in err  # same size: only --full reads the bytes
+    assert od_verify.main([*args, "--full"]) == 1
+    err = capsys.readouterr().err
+    assert f"FAILED {truncated}: " in err
+    assert f"FAILED {tampered}: checksum mismatch: expected sha256:{hashlib.sha256(original).hexdigest()}" in err
+    assert "2 problem(s) found" in err
+
+
 def test_coco_download_failure_exits_1_naming_the_file(server, coco_served, tmp_path, capsys):
     manifest, _ = coco_served
     original = server.state.files["/zips/val2017.zip"]

@@ -26,7 +26,7 @@ def test_two_gloo_workers_report_the_global_batch(
     maskrcnn_sample: Path, tmp_path: Path, driver_env: dict[str, str]
 ) -> None:
     proc = _driver(["--seed", "5", "--data-dir", str(maskrcnn_sample), "--sample", "--nproc-per-node", "2",
-                    "--results-dir", str(tmp_path / "results"), "--system", "cpu2", "--batch-size", "1",
+                    "--results-dir", str(tmp_path / "results"), "--system", "cpu2", "--global-batch-size", "2",
                     "--max-iters", "2"],
                    driver_env)
     out, err = proc.communicate(timeout=900)

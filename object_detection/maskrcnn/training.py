@@ -1,0 +1,187 @@
+"""One Mask R-CNN training run, as `train.py` configured it: the MLPerf log, the epoch/eval loop, resume.
+
+`main(args, config) -> exit code` adds the signal handling and the torchrun process group;
+`run(args, config, workers, log) -> RunReport` is the same run for callers in-process.
+Each epoch reseeds the augmentation from the run's seed and the epoch, so a run resumed from its
+checkpoint (weights, optimizer, schedule position) trains as the uninterrupted run would have
+(with --loader-workers 0: the loader's worker processes keep their own generators).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Subset
+
+from common.mlperf.mllog import MLLog
+from common.mlperf.mllog import constants as mlc
+from object_detection.layout import CocoLayout
+from object_detection.maskrcnn import checkpoint, distributed, solver
+from object_detection.maskrcnn.backbone import WeightsError
+from object_detection.maskrcnn.config import RunConfig, log_configuration
+from object_detection.maskrcnn.data import CocoInstances, DatasetError, GroupedBatchSampler, collate
+from object_detection.maskrcnn.distributed import Workers
+from object_detection.maskrcnn.engine import NonFiniteLossError, amp_dtype, train_one_epoch
+from object_detection.maskrcnn.evaluation import evaluate, reached_target
+from object_detection.maskrcnn.model import build_model
+
+EXIT_FAULT = 1
+EXIT_BELOW_TARGET = 3
+
+
+class RunInterruptedError(BaseException):
+    """SIGINT or SIGTERM arrived during the run.
+
+    A BaseException, like KeyboardInterrupt: logging and mlperf_logging swallow any Exception
+    raised while they write, which is where a signal often lands.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+@dataclass
+class RunReport:
+    status: str = mlc.ABORTED
+    reason: str = ""
+    epochs: int = 0
+    iterations: int = 0
+    global_batch: int = 0
+    losses: list[float] = field(default_factory=list)
+    accuracy: list[dict[str, float]] = field(default_factory=list)
+
+
+def _clear_caches() -> bool:
+    """Drop the page cache when allowed (root on the host); MLPerf logs whether it was."""
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError:
+        return False
+    return True
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _epoch_seed(worker_seed: int, epoch: int) -> int:
+    return random.Random(f"{worker_seed}-{epoch}").randrange(2**31)
+
+
+def _loaders(layout: CocoLayout, args: argparse.Namespace, config: RunConfig, workers: Workers
+             ) -> tuple[CocoInstances, DataLoader, CocoInstances, DataLoader, GroupedBatchSampler]:
+    train_set = CocoInstances(layout.images_dir("train"), layout.annotations("train"), train=True)
+    val_set = CocoInstances(layout.images_dir("val"), layout.annotations("val"), train=False)
+    if len(train_set) == 0:
+        raise DatasetError(f"{layout.annotations('train')}: no training image has a usable annotation")
+    sampler = GroupedBatchSampler(train_set, config.images_per_worker, seed=args.seed,
+                                  rank=workers.rank, world_size=workers.world_size)
+    persistent = args.loader_workers > 0
+    train_loader = DataLoader(train_set, batch_sampler=sampler, collate_fn=collate,
+                              num_workers=args.loader_workers, persistent_workers=persistent)
+    shard = Subset(val_set, range(workers.rank, len(val_set), workers.world_size))
+    val_loader = DataLoader(shard, batch_size=args.eval_batch_size, collate_fn=collate,
+                            num_workers=args.loader_workers)
+    return train_set, train_loader, val_set, val_loader, sampler
+
+
+def run(args: argparse.Namespace, config: RunConfig, workers: Workers, log: MLLog) -> RunReport:
+    """One training run; raises on faults (the caller logs run_stop aborted)."""
+    report = RunReport(global_batch=config.global_batch)
+    log.event(mlc.CACHE_CLEAR, _clear_caches() if workers.is_main else False)
+    log.start(mlc.INIT_START)
+    device_name = torch.cuda.get_device_name(workers.device) if workers.device.type == "cuda" else "CPU"
+    log_configuration(log, args, config, f"{workers.world_size}x{device_name}")
+    worker_seed = distributed.worker_seeds(args.seed, workers.world_size)[workers.rank]
+    _seed_everything(worker_seed)
+    layout = CocoLayout(args.data_dir)
+    missing = [str(p) for p in layout.required(config.model.backbone) if not p.exists()]
+    if missing:
+        raise DatasetError(f"dataset incomplete in {args.data_dir}: missing {', '.join(missing)} "
+                           "(run `invoke maskrcnn.prepare`)")
+    model = build_model(layout.backbone_weights(config.model.backbone), config.model).to(workers.device)
+    optimizer = solver.build_optimizer(model, config.schedule.base_lr)
+    scheduler = solver.build_scheduler(optimizer, config.schedule)
+    scaler = torch.amp.GradScaler(workers.device.type, enabled=amp_dtype(workers.device) is not None)
+    first_epoch, iteration = 1, 0
+    if args.checkpoint is not None and args.checkpoint.exists():
+        resumed = checkpoint.load(args.checkpoint, model=model, optimizer=optimizer, scheduler=scheduler,
+                                  scaler=scaler, seed=args.seed)
+        first_epoch, iteration = resumed.epoch + 1, resumed.iteration
+    train_model: torch.nn.Module = model
+    if workers.distributed:
+        device_ids = [workers.local_rank] if workers.device.type == "cuda" else None
+        train_model = DistributedDataParallel(model, device_ids=device_ids)
+    max_iters = config.max_iters if config.max_iters is not None else sys.maxsize
+    log.end(mlc.INIT_STOP)
+    log.start(mlc.RUN_START, metadata={"resumed_from_epoch": first_epoch - 1} if first_epoch > 1 else None)
+    train_set, train_loader, val_set, val_loader, sampler = _loaders(layout, args, config, workers)
+    log.event(mlc.TRAIN_SAMPLES, len(train_set))
+    log.event(mlc.EVAL_SAMPLES, len(val_set))
+    epoch = first_epoch
+    while epoch <= config.max_epochs and iteration < max_iters:
+        sampler.set_epoch(epoch)
+        _seed_everything(_epoch_seed(worker_seed, epoch))
+        log.start(mlc.EPOCH_START, metadata={mlc.EPOCH_NUM: epoch})
+        stats = train_one_epoch(train_model, optimizer, scheduler, train_loader, workers=workers, scaler=scaler,
+                                iteration=iteration, max_iterations=max_iters, epoch=epoch)
+        iteration += stats.iterations
+        report.losses += stats.losses
+        log.end(mlc.EPOCH_STOP, metadata={mlc.EPOCH_NUM: epoch, "loss": stats.mean_loss,
+                                          "iterations": stats.iterations})
+        if args.checkpoint is not None and workers.is_main:
+            checkpoint.save(args.checkpoint, model=model, optimizer=optimizer, scheduler=scheduler,
+                            scaler=scaler, epoch=epoch, iteration=iteration, seed=args.seed)
+        log.start(mlc.EVAL_START, metadata={mlc.EPOCH_NUM: epoch})
+        accuracy = evaluate(model, val_loader, val_set, workers, amp_dtype(workers.device))
+        log.event(mlc.EVAL_ACCURACY, accuracy, metadata={mlc.EPOCH_NUM: epoch})
+        log.end(mlc.EVAL_STOP, metadata={mlc.EPOCH_NUM: epoch})
+        report.accuracy.append(accuracy)
+        report.epochs, report.iterations = epoch, iteration
+        if reached_target(accuracy):
+            report.status = mlc.SUCCESS
+            break
+        epoch += 1
+    if report.status != mlc.SUCCESS:
+        report.reason = f"quality target not reached in {report.epochs} epoch(s), {report.iterations} iterations"
+    log.end(mlc.RUN_STOP, metadata={mlc.STATUS: report.status, **({"reason": report.reason} if report.reason else {})})
+    return report
+
+
+def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise RunInterruptedError(signum)
+
+
+def main(args: argparse.Namespace, config: RunConfig) -> int:
+    previous = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    workers = distributed.init()
+    log = MLLog.open(args.log_file, rank=workers.rank)
+    try:
+        report = run(args, config, workers, log)
+    except (RunInterruptedError, DatasetError, WeightsError, NonFiniteLossError, checkpoint.CheckpointError) as error:
+        print(f"maskrcnn (rank {workers.rank}): {error}", file=sys.stderr, flush=True)
+        log.end(mlc.RUN_STOP, metadata={mlc.STATUS: mlc.ABORTED, "reason": str(error)})
+        return 128 + error.signum if isinstance(error, RunInterruptedError) else EXIT_FAULT
+    finally:
+        log.close()
+        distributed.shutdown(workers)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if workers.is_main:
+        print(f"maskrcnn: {report.status} after {report.epochs} epoch(s), {report.iterations} iterations; "
+              f"last accuracy {report.accuracy[-1] if report.accuracy else None}", flush=True)
+    return 0 if report.status == mlc.SUCCESS else EXIT_BELOW_TARGET
