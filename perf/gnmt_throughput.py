@@ -201,10 +201,16 @@ def cache_load(layout, vocab, max_len: int):
     return train.lengths(), SourceCorpus.from_side(corpora.test_src, 150).src
 
 
+def _peak_rss_gb() -> float:
+    """This process's peak resident memory (VmHWM; getrusage would count the parent's from before exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**20
+    return float("nan")
+
+
 def measure_load(kind: str, work: Path) -> dict:
     """One side of the load benchmark (run in a child process)."""
-    import resource  # noqa: PLC0415
-
     import torch  # noqa: PLC0415
 
     from translation.gnmt.data.sampler import BucketingSampler  # noqa: PLC0415
@@ -218,8 +224,8 @@ def measure_load(kind: str, work: Path) -> dict:
     lengths, test = (cache_load if kind == "cache" else python_load)(layout, vocab, 50)
     sampler = BucketingSampler(lengths, 128, [1], 50)
     seconds = time.perf_counter() - start
-    rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    return {"seconds": seconds, "pairs": len(lengths), "test": len(test), "batches": len(sampler), "rss_gb": rss_gb}
+    return {"seconds": seconds, "pairs": len(lengths), "test": len(test), "batches": len(sampler),
+            "rss_gb": _peak_rss_gb()}
 
 
 def load(args: argparse.Namespace) -> None:

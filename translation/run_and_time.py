@@ -30,9 +30,10 @@ from translation.layout import Wmt16Layout
 GNMT = run_and_time.Benchmark(
     name="gnmt", result_name="RNN_TRANSLATOR", train_module="translation.gnmt.main", ruleset="0.7.0"
 )
-# A model small enough for the sample's ~120-token vocabulary and 3k pairs.
+# A model small enough for the sample's ~120-token vocabulary and 3k pairs. Hidden 96 with 8 epochs (the decay
+# starting after 5.3) reached BLEU 24 in 6-7 epochs for seeds 1-4; hidden 64 with 12 needed 7-8 epochs.
 SAMPLE_TRAINING_ARGS = [
-    "--hidden-size", "64", "--batch-size", "32", "--lr", "5e-3", "--warmup-steps", "10", "--epochs", "12",
+    "--hidden-size", "96", "--batch-size", "32", "--lr", "5e-3", "--warmup-steps", "10", "--epochs", "8",
 ]
 DRIFT_ENV = "MLPERF_ALLOW_DATASET_DRIFT"
 
