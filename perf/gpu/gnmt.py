@@ -14,7 +14,7 @@ with the reference's shapes. What it measures, in this order:
 2. beam search in fp32 as the trainer evaluates (beam 5, batches of 128, max length 150) over 3003
    sentences of newstest2014's length spread: the untrained model never ends a hypothesis, so every
    batch runs all 149 steps; the time per decoder step then estimates the test set with outputs 1.1x
-   the longest source of their batch;
+   the longest source of their batch; 16 of the sentences are also decoded one at a time;
 3. the projection for 8 GPUs at global batch 1024: 3,498,161 training pairs (the reference log) per
    epoch at this GPU's steps/s, plus the test set split 8 ways, for 4 and 6 epochs; perfect scaling
    is assumed (no all-reduce time), so it is a lower bound.
@@ -129,9 +129,16 @@ def decoding(args: argparse.Namespace, device: torch.device, rng: np.random.Gene
         beam_search(model, batch.src, batch.src_lengths, settings)
     _sync(device)
     seconds = time.perf_counter() - start
+    single_start = time.perf_counter()
+    for row in order[: args.single_sentences]:
+        one = sources(np.array([row]))
+        beam_search(model, one.src, one.src_lengths, settings)
+    _sync(device)
+    single = args.single_sentences / (time.perf_counter() - single_start)
     step_seconds = seconds / (len(batches) * (args.max_len - 1))
     expected_steps = sum(min(args.max_len - 1, int(np.ceil(1.1 * (side.lengths[rows].max() + 2)))) for rows in batches)
-    return {"sentences_per_s": len(order) / seconds, "seconds_all_at_max_length": seconds,
+    return {"sentences_per_s": len(order) / seconds, "one_at_a_time_sentences_per_s": single,
+            "seconds_all_at_max_length": seconds,
             "step_seconds": step_seconds, "estimated_test_set_seconds": expected_steps * step_seconds}
 
 
@@ -149,14 +156,14 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="toy sizes: checks the script on a CPU in seconds")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
-    sizes = ({"hidden_size": 32, "num_layers": 4, "vocab": 200, "batch_size": 8, "steps": 4, "warmup": 1,
-              "rounds": 2, "test_sentences": 20, "test_batch_size": 8, "max_len": 8} if args.tiny else
-             {"hidden_size": 1024, "num_layers": 4, "vocab": 32320, "batch_size": 128, "steps": 60, "warmup": 5,
-              "rounds": 3, "test_sentences": NEWSTEST2014, "test_batch_size": 128, "max_len": 150})
+    tiny = {"hidden_size": 32, "num_layers": 4, "vocab": 200, "batch_size": 8, "steps": 4, "warmup": 1, "rounds": 2,
+            "test_sentences": 20, "test_batch_size": 8, "max_len": 8, "single_sentences": 4}
+    full = {"hidden_size": 1024, "num_layers": 4, "vocab": 32320, "batch_size": 128, "steps": 60, "warmup": 5,
+            "rounds": 3, "test_sentences": NEWSTEST2014, "test_batch_size": 128, "max_len": 150,
+            "single_sentences": 16}
+    sizes = tiny if args.tiny else full
     vars(args).update(sizes)
     device = torch.device(args.device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
     rng = np.random.default_rng(0)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"GNMT on {name}, torch {torch.__version__}, hidden {args.hidden_size}, vocabulary {args.vocab}", flush=True)
@@ -171,6 +178,8 @@ def main() -> None:
     print(f"beam search (beam 5, batches of {args.test_batch_size}, {args.test_sentences} sentences):\n"
           f"  {decode['sentences_per_s']:10.1f} sentences/s with every hypothesis at the maximum length "
           f"({decode['seconds_all_at_max_length']:.1f} s)\n"
+          f"  {decode['one_at_a_time_sentences_per_s']:10.1f} sentences/s one at a time ({args.single_sentences} "
+          f"sentences): batched {decode['sentences_per_s'] / decode['one_at_a_time_sentences_per_s']:.1f}x\n"
           f"  {decode['estimated_test_set_seconds']:10.1f} s estimated for the test set (outputs 1.1x the longest "
           "source of a batch)", flush=True)
     project = projection(train, decode, args)

@@ -23,7 +23,7 @@ def test_the_gnmt_gpu_check_runs_at_its_toy_size_on_a_cpu(tmp_path: Path) -> Non
     assert proc.returncode == 0, proc.stderr[-2000:]
     figures = json.loads(out.read_text())
     assert figures["training"]["tokens_per_s"] > 0 and figures["training"]["plain_tokens_per_s"] > 0
-    assert figures["beam_search"]["sentences_per_s"] > 0
+    assert figures["beam_search"]["sentences_per_s"] > 0 and figures["beam_search"]["one_at_a_time_sentences_per_s"] > 0
     projection = figures["projection_8_gpus"]
     assert projection["minutes_6_epochs"] > projection["minutes_4_epochs"] > projection["epoch_minutes"] > 0
     assert "projected on 8 such GPUs" in proc.stdout
