@@ -11,13 +11,16 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common import extras
 from common.datasets.manifest import Manifest, ManifestError, load_manifest
 from common.datasets.steps import add_download_args, download, extract_downloads, run_cli
-from translation.layout import LANGS, Wmt16Layout
-from translation.preprocess import TEST_SETS, PreprocessError, RawSources, preprocess
+from translation.layout import LANGS, TEST_SETS, Wmt16Layout
+from translation.steps import PreprocessError
+
+if TYPE_CHECKING:
+    from translation.preprocess import RawSources
 
 MANIFEST = Path(__file__).with_name("dataset_manifest.yaml")
 
@@ -32,6 +35,8 @@ def parser() -> argparse.ArgumentParser:
 
 def raw_sources(manifest: Manifest, data_dir: Path) -> RawSources:
     """The manifest's `sources` section as paths under `data_dir`."""
+    from translation.preprocess import RawSources  # noqa: PLC0415 - the preprocessing needs the train extra
+
     try:
         src: dict[str, Any] = manifest.extra["sources"]
         train = {lang: [data_dir / p for p in src["train"][lang]] for lang in LANGS}
@@ -42,7 +47,9 @@ def raw_sources(manifest: Manifest, data_dir: Path) -> RawSources:
 
 
 def run(args: argparse.Namespace) -> int:
-    extras.require("train", "WMT16 preprocessing", ("sacremoses", "subword_nmt"))
+    extras.require("train", "WMT16 preprocessing", ("sacremoses", "subword_nmt", "regex", "numpy"))
+    from translation.preprocess import preprocess  # noqa: PLC0415 - needs the extra checked above
+
     if args.sample:
         from translation.sample import build_sample  # noqa: PLC0415 - only the sample needs the grammar
 

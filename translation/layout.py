@@ -16,6 +16,8 @@ LANGS: tuple[Lang, ...] = ("en", "de")
 SRC_LANG: Lang = "en"
 TGT_LANG: Lang = "de"
 BPE_SUFFIX = "bpe.32000"
+TEST_SETS = ("newstest2014", "newstest2015", "newstest2016")
+DEV_SETS = ("newstest2015", "newstest2016")  # concatenated: newstest_dev
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,16 @@ class Wmt16Layout:
     @property
     def bpe_codes(self) -> Path:
         return self.root / BPE_SUFFIX
+
+    @property
+    def token_cache(self) -> Path:
+        """The training pairs and the test source as token ids (translation.token_cache)."""
+        return self.root / "token_cache"
+
+    @property
+    def step_records(self) -> Path:
+        """What each preprocessing step wrote (translation.preprocess)."""
+        return self.root / ".steps"
 
     def required(self) -> list[Path]:
         """Files that must exist before training starts."""

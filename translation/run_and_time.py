@@ -6,6 +6,10 @@ exits with the training's exit code (1 when the data does not verify), keeps eac
 does not know go to the trainer (`python -m translation.gnmt.main --help`). No torch here: the training
 runs in a child process.
 
+`--allow-dataset-drift` (or MLPERF_ALLOW_DATASET_DRIFT=1) trains on data whose only fault is that
+its bytes are not the reference's (translation.verify_dataset says which step differs); such runs
+are logged as open division.
+
 `--sample` trains on the small sample corpus (built into --data-dir when absent) with a small model
 that reaches the BLEU target there in about a minute on a CPU: a check of the whole pipeline, not
 a benchmark result.
@@ -13,14 +17,15 @@ a benchmark result.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 from common import extras
+from common.datasets.manifest import ManifestError
 from common.mlperf import run_and_time
 from translation import verify_dataset
 from translation.layout import Wmt16Layout
-from translation.sample import build_sample
 
 GNMT = run_and_time.Benchmark(
     name="gnmt", result_name="RNN_TRANSLATOR", train_module="translation.gnmt.main", ruleset="0.7.0",
@@ -28,28 +33,23 @@ GNMT = run_and_time.Benchmark(
 )
 # What the training imports (the image has GNMT's requirements only, not Mask R-CNN's).
 TRAINING_MODULES = ("torch", "mlperf_logging", "sacrebleu", "sacremoses", "subword_nmt", "numpy")
-# A model small enough for the sample's ~120-token vocabulary and 3k pairs.
+# A model small enough for the sample's ~120-token vocabulary and 3k pairs. Hidden 96 with 8 epochs (the decay
+# starting after 5.3) reached BLEU 24 in 6-7 epochs for seeds 1-4; hidden 64 with 12 needed 7-8 epochs.
 SAMPLE_TRAINING_ARGS = [
-    "--hidden-size", "64", "--batch-size", "32", "--lr", "5e-3", "--warmup-steps", "10", "--epochs", "12",
+    "--hidden-size", "96", "--batch-size", "32", "--lr", "5e-3", "--warmup-steps", "10", "--epochs", "8",
 ]
-DROP_CACHES = Path("/proc/sys/vm/drop_caches")
-
-
-def clear_page_cache() -> bool:
-    """Drop the page cache as MLPerf asks before a run; False where the system does not let us."""
-    try:
-        with DROP_CACHES.open("w") as control:
-            control.write("3\n")
-    except OSError:
-        return False
-    return True
+DRIFT_ENV = "MLPERF_ALLOW_DATASET_DRIFT"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = run_and_time.build_parser(GNMT, __doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True, help="holds wmt16_de_en/ (translation.layout)")
     parser.add_argument("--sample", action="store_true", help="train the small model on the sample corpus")
-    parser.add_argument("--clear-cache", action="store_true", help="drop the page cache before the runs (needs root)")
+    parser.add_argument(verify_dataset.DRIFT_OPTION, action="store_true", default=os.environ.get(DRIFT_ENV) == "1",
+                        help=f"train on data that differs from the reference's md5s only, as open division "
+                             f"(default: ${DRIFT_ENV}=1)")
+    parser.add_argument("--manifest", type=Path, default=verify_dataset.MANIFEST,
+                        help="the dataset manifest whose digests the data must match")
     args, train_args = parser.parse_known_args(argv)
     try:
         extras.require("train", "the gnmt training", TRAINING_MODULES)
@@ -57,17 +57,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"run_and_time: {exc}", file=sys.stderr)
         return 1
     if args.sample:
+        from translation.sample import build_sample  # noqa: PLC0415 - the preprocessing needs the train extra
+
         layout = Wmt16Layout(args.data_dir)
         if any(not p.is_file() for p in layout.required()):
             build_sample(args.data_dir)
         train_args = [*SAMPLE_TRAINING_ARGS, *train_args]
-    # Checksums (or, for the sample, the layout) before the clock: a bad dataset costs no timed run.
-    if verify_dataset.main(["--data-dir", str(args.data_dir), *(["--sample"] if args.sample else [])]) != 0:
+    # Checksums and step records (or, for the sample, the records and the layout) before the clock: a bad
+    # dataset costs no timed run.
+    try:
+        verdict = verify_dataset.check(args.data_dir, sample=args.sample, manifest_path=args.manifest)
+    except ManifestError as exc:
+        print(f"run_and_time: {exc}", file=sys.stderr)
+        return 1
+    if verdict.report(args.allow_dataset_drift) != 0:
         print(f"run_and_time: the data in {args.data_dir} did not verify; prepare it with "
               "`invoke gnmt.prepare` (or pass --sample)", file=sys.stderr)
         return 1
-    if args.clear_cache and clear_page_cache():
-        train_args.append("--cache-cleared")
+    if verdict.drift:
+        print("run_and_time: the data differs from the reference's; the runs are logged as open division",
+              file=sys.stderr)
+        train_args += ["--submission-division", "open"]
     return run_and_time.main(GNMT, args, ["--data-dir", str(args.data_dir), *train_args])
 
 

@@ -2,7 +2,8 @@
 
 The grammar has what makes translation more than word lookup: German gender and case on articles
 and adjectives, verb-second word order after a fronted adverb, and possessives. A few pairs are
-noise the cleaning must drop (too long, bad length ratio, characters outside latin-1).
+noise the cleaning must drop (too many words, bad length ratio, a word over 1000 characters,
+characters outside latin-1).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from html import escape
 from pathlib import Path
 
 from common.atomic import write_text_atomic
-from translation.layout import LANGS, Lang, Wmt16Layout
-from translation.preprocess import TEST_SETS, RawSources, Step, preprocess
+from translation.layout import LANGS, TEST_SETS, Lang, Wmt16Layout
+from translation.preprocess import RawSources, preprocess
+from translation.steps import Step
 
 SAMPLE_MERGES = 240
 DEFAULT_TRAIN_PAIRS = 3000
@@ -91,11 +93,14 @@ def sentence_pair(rng: random.Random) -> tuple[str, str]:
 def noise_pair(rng: random.Random) -> tuple[str, str]:
     """A pair the cleaning must drop."""
     en, de = sentence_pair(rng)
-    kind = rng.choice(("long", "ratio", "latin1"))
+    kind = rng.choice(("long", "ratio", "word", "latin1"))
     if kind == "long":
         return " ".join([en] * 12), " ".join([de] * 12)
     if kind == "ratio":
         return "Yes.", " ".join([de] * 3)
+    if kind == "word":
+        blob = "data" + "Qm9va" * 200  # one token of 1004 letters, as base64 pasted into a web page
+        return f"{en} {blob}", f"{de} {blob}"
     return en.replace(".", " for 5 €."), de.replace(".", " für 5 €.")
 
 

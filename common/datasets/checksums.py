@@ -22,7 +22,7 @@ from tqdm import tqdm
 from common.atomic import write_text_atomic
 
 CHUNK = 1 << 20
-ALGORITHMS = ("md5", "sha256")
+ALGORITHMS = ("md5", "sha1", "sha256")
 STAMP_FILE = ".verified.json"
 T = TypeVar("T")
 R = TypeVar("R")

@@ -16,8 +16,8 @@ from object_detection import verify_dataset as od_verify
 from object_detection.layout import CocoLayout
 from object_detection.sample import SHAPE_CLASSES, build_split
 from translation import verify_dataset as tr_verify
+from translation.clean import REFERENCE_RULES
 from translation.layout import LANGS, Wmt16Layout
-from translation.preprocess import MAX_TOKENS, keep_pair
 from translation.sample import build_sample as build_wmt_sample
 
 
@@ -127,8 +127,9 @@ def test_wmt_cleaning_drops_the_noise_and_keeps_pairs_aligned(wmt_sample):
     assert len(en) == len(de) < raw
     for a, b in zip(en, de, strict=True):
         ta, tb = a.replace("@@ ", "").split(), b.replace("@@ ", "").split()
-        assert 1 <= len(ta) <= MAX_TOKENS and 1 <= len(tb) <= MAX_TOKENS
-        assert max(len(ta) / len(tb), len(tb) / len(ta)) <= 9
+        assert 1 <= len(ta) <= REFERENCE_RULES.max_words and 1 <= len(tb) <= REFERENCE_RULES.max_words
+        assert max(len(ta) / len(tb), len(tb) / len(ta)) <= REFERENCE_RULES.ratio
+        assert max(map(len, ta + tb)) <= REFERENCE_RULES.max_word_length
         (a + b).encode("latin-1")
     vocab = set(lines(wmt_sample.vocab))
     assert {tok for line in en + de for tok in line.split()} == vocab
@@ -143,16 +144,5 @@ def test_wmt_rerun_skips_complete_steps_and_redoes_from_a_changed_one(wmt_sample
     steps = build_wmt_sample(wmt_sample.data_dir, seed=0, train_pairs=1500, test_pairs=60, workers=2)
     assert [(s.name, s.ran) for s in steps] == [
         ("assemble", False), ("tokenise", False), ("clean", False),
-        ("bpe-learn", True), ("bpe-apply", True), ("vocab", True)]
+        ("bpe-learn", True), ("bpe-apply", True), ("vocab", True), ("token-cache", True)]
     assert wmt_sample.vocab.read_bytes() == vocab_before
-
-
-@pytest.mark.parametrize(("a", "b", "keep"), [
-    ("x " * 80, "y " * 80, True),
-    ("x " * 81, "y " * 80, False),
-    ("x", "y " * 9, True),
-    ("x", "y " * 10, False),
-    ("", "y", False),
-])
-def test_clean_corpus_limits(a, b, keep):
-    assert keep_pair(" ".join(a.split()), " ".join(b.split())) is keep

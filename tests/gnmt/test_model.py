@@ -27,8 +27,12 @@ def test_structure_follows_the_reference() -> None:
     assert encoder.layers[0].bidirectional and encoder.layers[1].input_size == 32
     assert [layer.input_size for layer in encoder.layers[2:]] == [16, 16]
     assert [layer.input_size for layer in decoder.layers] == [32, 32, 32]  # layer output + attention
-    uniform = [p for n, p in model.named_parameters() if "attention" not in n]
-    assert all(float(p.detach().abs().max()) <= 0.1 for p in uniform)
+    # The reference's init_lstm_: U(-0.1, 0.1) everywhere but the LSTMs' hidden-hidden biases, which start at 0.
+    parameters = {n: p for n, p in model.named_parameters() if not n.startswith("decoder.attention.")}
+    hidden_biases = {n for n in parameters if n.rsplit(".", 1)[-1].startswith("bias_hh")}
+    assert len(hidden_biases) == 2 + 3 + 1 + 3  # bidirectional layer 1, encoder 2-4, decoder 1-4
+    assert all(not parameters[n].any() for n in hidden_biases)
+    assert all(0 < float(p.detach().abs().max()) <= 0.1 for n, p in parameters.items() if n not in hidden_biases)
     assert decoder.attention.normalize_scalar.item() == pytest.approx(1 / math.sqrt(16))
     assert not decoder.attention.linear_q.bias and not decoder.attention.linear_k.bias
 

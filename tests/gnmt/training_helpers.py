@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
-from translation.gnmt.data.dataset import ParallelCorpus, SourceCorpus, collate_pairs
+from translation import token_cache
+from translation.gnmt.data.dataset import ParallelCorpus, SourceCorpus
 from translation.gnmt.data.sampler import BucketingSampler
 from translation.gnmt.data.vocabulary import Vocabulary
 from translation.gnmt.inference.beam_search import BeamSettings
@@ -16,7 +17,7 @@ from translation.gnmt.models.gnmt import GNMT
 from translation.gnmt.seeding import RunSeeds
 from translation.gnmt.train.lr_scheduler import WarmupMultiStepSchedule
 from translation.gnmt.train.trainer import Trainer
-from translation.layout import SRC_LANG, TGT_LANG, Wmt16Layout
+from translation.layout import TGT_LANG, Wmt16Layout
 
 # Small enough for CPU tests, the same network otherwise (4+4 layers, bidirectional first layer).
 SMALL_MODEL = {"hidden_size": 64, "num_layers": 4, "dropout": 0.2}
@@ -32,7 +33,7 @@ class TrainedSample:
 
 
 def sample_bleu(model: GNMT, layout: Wmt16Layout, vocab: Vocabulary) -> float:
-    test = SourceCorpus.load(layout.test_bpe(SRC_LANG), vocab, max_len=150)
+    test = SourceCorpus.from_side(token_cache.load(layout, vocab).test_src, max_len=150)
     output = translate(model, test, vocab, BeamSettings(beam_size=5, max_len=60), 64, torch.device("cpu"))
     return bleu_of_bpe_output(output, layout.test_raw(TGT_LANG))
 
@@ -43,9 +44,10 @@ def train_small_model(layout: Wmt16Layout, epochs: int, seed: int = 1) -> Traine
     torch.manual_seed(seeds.worker[0])
     model = GNMT(len(vocab), **SMALL_MODEL)
     untrained = sample_bleu(model, layout, vocab)
-    train = ParallelCorpus.load(layout.train(SRC_LANG), layout.train(TGT_LANG), vocab, max_len=50)
+    corpora = token_cache.load(layout, vocab)
+    train = ParallelCorpus(corpora.train_src, corpora.train_tgt, max_len=50)
     sampler = BucketingSampler(train.lengths(), 32, seeds.epoch, max_len=50)
-    loader = torch.utils.data.DataLoader(train, batch_sampler=sampler, collate_fn=collate_pairs)
+    loader = torch.utils.data.DataLoader(train, sampler=sampler, batch_size=None)
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
     schedule = WarmupMultiStepSchedule.for_run(len(sampler) * epochs, warmup_steps=10)
     trainer = Trainer(model, optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule), torch.device("cpu"))

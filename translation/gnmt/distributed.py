@@ -15,6 +15,7 @@ class Workers:
     rank: int
     world_size: int
     device: torch.device
+    local_rank: int = 0
 
     @property
     def distributed(self) -> bool:
@@ -43,4 +44,4 @@ def init_workers(device_name: str) -> Workers:
         torch.cuda.set_device(device)
     if world_size > 1:
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return Workers(rank, world_size, device)
+    return Workers(rank, world_size, device, local_rank)

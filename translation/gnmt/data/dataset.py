@@ -1,114 +1,113 @@
-"""Parallel and source-only corpora read from BPE files, and the padding collate."""
+"""Training pairs and test sources over the token-id arrays of translation.token_cache, and padding.
+
+A training batch is gathered straight from the flat id arrays (memory-mapped when they come from
+the cache) with a handful of vectorised numpy operations: nothing per sentence is kept in Python.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
+import numpy as np
 import torch
 
-from translation.gnmt.data.vocabulary import PAD, UNK, Vocabulary, check_unknown_rate
+from translation.gnmt.data.vocabulary import BOS, EOS, PAD
+from translation.token_cache import Side
 
 
 class CorpusError(ValueError):
-    """A corpus file is missing, empty, or its two sides disagree."""
-
-
-def _read_lines(path: Path) -> list[str]:
-    if not path.is_file():
-        raise CorpusError(f"{path}: corpus file missing")
-    with path.open(encoding="utf-8") as lines:
-        return [line.rstrip("\n") for line in lines]
-
-
-@dataclass
-class ParallelCorpus:
-    """Encoded pairs; pairs longer than `max_len` tokens (BOS/EOS included) are discarded."""
-
-    src: list[torch.Tensor]
-    tgt: list[torch.Tensor]
-
-    @classmethod
-    def load(cls, src_path: Path, tgt_path: Path, vocab: Vocabulary, max_len: int) -> ParallelCorpus:
-        src_lines, tgt_lines = _read_lines(src_path), _read_lines(tgt_path)
-        if len(src_lines) != len(tgt_lines):
-            raise CorpusError(
-                f"{src_path} has {len(src_lines)} lines but {tgt_path} has {len(tgt_lines)}: "
-                "expected one translation per line"
-            )
-        src, tgt = [], []
-        unknown, total = [0, 0], [0, 0]
-        for s_line, t_line in zip(src_lines, tgt_lines, strict=True):
-            s, t = vocab.encode(s_line), vocab.encode(t_line)
-            for side, ids in enumerate((s, t)):
-                unknown[side] += ids.count(UNK)
-                total[side] += len(ids) - 2
-            if len(s) <= max_len and len(t) <= max_len:
-                src.append(torch.tensor(s, dtype=torch.int64))
-                tgt.append(torch.tensor(t, dtype=torch.int64))
-        for side, path in enumerate((src_path, tgt_path)):
-            check_unknown_rate(path, unknown[side], total[side])
-        if not src:
-            raise CorpusError(f"{src_path}: no sentence pair of at most {max_len} tokens")
-        return cls(src, tgt)
-
-    def __len__(self) -> int:
-        return len(self.src)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.src[index], self.tgt[index]
-
-    def lengths(self) -> torch.Tensor:
-        """max(source, target) length of each pair: what the buckets group by."""
-        return torch.tensor([max(len(s), len(t)) for s, t in zip(self.src, self.tgt, strict=True)])
-
-
-@dataclass
-class SourceCorpus:
-    """Test sources in file order; sentences longer than `max_len` are truncated (EOS kept)."""
-
-    src: list[torch.Tensor]
-
-    @classmethod
-    def load(cls, path: Path, vocab: Vocabulary, max_len: int) -> SourceCorpus:
-        lines = _read_lines(path)
-        if not lines:
-            raise CorpusError(f"{path}: test source is empty")
-        encoded = []
-        for line in lines:
-            ids = vocab.encode(line)
-            if len(ids) > max_len:
-                ids = [*ids[: max_len - 1], ids[-1]]
-            encoded.append(torch.tensor(ids, dtype=torch.int64))
-        return cls(encoded)
-
-    def __len__(self) -> int:
-        return len(self.src)
+    """A corpus is empty, or its two sides disagree."""
 
 
 @dataclass
 class Batch:
-    src: torch.Tensor  # (B, S) padded
+    src: torch.Tensor  # (B, S) padded, BOS ... EOS
     src_lengths: torch.Tensor  # (B,)
     tgt: torch.Tensor | None = None  # (B, T) padded, BOS ... EOS
+    tgt_tokens: int = 0  # target tokens the model predicts (EOS included, BOS not)
 
     def to(self, device: torch.device) -> Batch:
         return Batch(
             self.src.to(device, non_blocking=True),
             self.src_lengths.to(device),
             None if self.tgt is None else self.tgt.to(device, non_blocking=True),
+            self.tgt_tokens,
         )
 
-
-def pad(sequences: list[torch.Tensor]) -> torch.Tensor:
-    return torch.nn.utils.rnn.pad_sequence(sequences, batch_first=True, padding_value=PAD)
-
-
-def collate_pairs(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> Batch:
-    src, tgt = zip(*pairs, strict=True)
-    return collate(list(src), list(tgt))
+    def pin_memory(self) -> Batch:
+        """Called by DataLoader(pin_memory=True) for custom batch types."""
+        return Batch(self.src.pin_memory(), self.src_lengths, None if self.tgt is None else self.tgt.pin_memory(),
+                     self.tgt_tokens)
 
 
-def collate(src: list[torch.Tensor], tgt: list[torch.Tensor] | None = None) -> Batch:
+def padded(side: Side, rows: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+    """Sentences `rows` of `side` as a (B, T) array BOS ids EOS PAD..., and their lengths (BOS/EOS included)."""
+    starts = side.offsets[rows]
+    counts = side.offsets[rows + 1] - starts
+    out = np.full((len(rows), int(counts.max()) + 2), PAD, dtype=np.int64)
+    out[:, 0] = BOS
+    row_of_token = np.repeat(np.arange(len(rows)), counts)
+    first_of_row = np.repeat(np.cumsum(counts) - counts, counts)
+    position = np.arange(int(counts.sum())) - first_of_row
+    out[row_of_token, position + 1] = side.ids[np.repeat(starts, counts) + position]
+    out[np.arange(len(rows)), counts + 1] = EOS
+    return torch.from_numpy(out), counts + 2
+
+
+class ParallelCorpus:
+    """Sentence pairs; pairs longer than `max_len` tokens (BOS/EOS included) on either side are discarded.
+
+    `corpus[indices]` is the padded Batch of those pairs, so a DataLoader over a batch sampler
+    (`DataLoader(corpus, sampler=batches, batch_size=None)`) builds each batch in one call.
+    """
+
+    def __init__(self, src: Side, tgt: Side, max_len: int) -> None:
+        if len(src) != len(tgt):
+            raise CorpusError(f"{len(src)} source sentences but {len(tgt)} target sentences: expected pairs")
+        src_len, tgt_len = src.lengths + 2, tgt.lengths + 2
+        self.kept = np.flatnonzero((src_len <= max_len) & (tgt_len <= max_len))
+        if not len(self.kept):
+            raise CorpusError(f"no sentence pair of at most {max_len} tokens")
+        self.src, self.tgt = src, tgt
+        self._pair_lengths = np.maximum(src_len, tgt_len)[self.kept]
+
+    def __len__(self) -> int:
+        return len(self.kept)
+
+    def lengths(self) -> torch.Tensor:
+        """max(source, target) length of each pair: what the buckets group by."""
+        return torch.from_numpy(self._pair_lengths)
+
+    def __getitem__(self, indices: list[int]) -> Batch:
+        rows = self.kept[np.asarray(indices)]
+        src, src_lengths = padded(self.src, rows)
+        tgt, tgt_lengths = padded(self.tgt, rows)
+        return Batch(src, torch.from_numpy(src_lengths), tgt, int(tgt_lengths.sum() - len(rows)))
+
+
+def collate(src: list[torch.Tensor]) -> Batch:
+    """Sentences (BOS ... EOS each) padded into one source batch."""
     lengths = torch.tensor([len(s) for s in src], dtype=torch.int64)
-    return Batch(pad(src), lengths, None if tgt is None else pad(tgt))
+    return Batch(torch.nn.utils.rnn.pad_sequence(src, batch_first=True, padding_value=PAD), lengths)
+
+
+@dataclass
+class SourceCorpus:
+    """Test sources in file order, BOS ... EOS; sentences longer than `max_len` are truncated (EOS kept)."""
+
+    src: list[torch.Tensor]
+
+    @classmethod
+    def from_side(cls, side: Side, max_len: int) -> SourceCorpus:
+        if not len(side):
+            raise CorpusError("the test source is empty")
+        sentences = []
+        for i in range(len(side)):
+            ids = [BOS, *side.sentence(i).tolist(), EOS]
+            if len(ids) > max_len:
+                ids = [*ids[: max_len - 1], EOS]
+            sentences.append(torch.tensor(ids, dtype=torch.int64))
+        return cls(sentences)
+
+    def __len__(self) -> int:
+        return len(self.src)

@@ -16,7 +16,7 @@ class Memory:
     """Encoder output the decoder attends to, with its key projection computed once."""
 
     keys: torch.Tensor  # (B, S, K)
-    projected_keys: torch.Tensor  # (B, S, U)
+    projected_keys: torch.Tensor  # (B, S, U): W_k k + b, computed once per sentence
     padding: torch.Tensor  # (B, S) True where padded
 
     def repeat_interleave(self, times: int) -> Memory:
@@ -39,13 +39,14 @@ class BahdanauAttention(nn.Module):
     def memory(self, keys: torch.Tensor, lengths: torch.Tensor) -> Memory:
         positions = torch.arange(keys.size(1), device=keys.device)
         padding = positions.unsqueeze(0) >= lengths.to(keys.device).unsqueeze(1)
-        return Memory(keys, self.linear_k(keys), padding)
+        return Memory(keys, self.linear_k(keys) + self.normalize_bias, padding)
 
     def forward(self, query: torch.Tensor, memory: Memory) -> tuple[torch.Tensor, torch.Tensor]:
         """query (B, T, Q) -> context (B, T, K), weights (B, T, S)."""
+        # (B, T, S, U) is the largest tensor of a decoder step: built once, tanh in place.
         projected = self.linear_q(query).unsqueeze(2) + memory.projected_keys.unsqueeze(1)
         v = self.linear_att / self.linear_att.norm() * self.normalize_scalar
-        scores = torch.tanh(projected + self.normalize_bias) @ v
+        scores = projected.tanh_() @ v
         scores = scores.masked_fill(memory.padding.unsqueeze(1), MASK_VALUE)
         weights = torch.softmax(scores, dim=-1)
         return torch.bmm(weights, memory.keys), weights

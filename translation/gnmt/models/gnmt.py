@@ -24,11 +24,16 @@ class GNMT(nn.Module):
         self.embedder = nn.Embedding(vocab_size, hidden_size, padding_idx=PAD)
         self.encoder = Encoder(self.embedder, hidden_size, num_layers, dropout)
         self.decoder = Decoder(self.embedder, vocab_size, hidden_size, num_layers, dropout)
-        # The reference draws every LSTM, embedding and classifier tensor from U(-0.1, 0.1);
+        # The reference (seq2seq/utils.py init_lstm_) draws the embedding, the classifier and every LSTM
+        # weight and input bias from U(-0.1, 0.1) and starts the LSTMs' hidden-hidden biases at zero;
         # the attention initialises itself (its scalar and bias are not uniform).
         attention = {id(p) for p in self.decoder.attention.parameters()}
-        for parameter in self.parameters():
-            if id(parameter) not in attention:
+        for name, parameter in self.named_parameters():
+            if id(parameter) in attention:
+                continue
+            if name.rsplit(".", 1)[-1].startswith("bias_hh"):
+                nn.init.zeros_(parameter)
+            else:
                 nn.init.uniform_(parameter, -init_weight, init_weight)
 
     def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> Memory:
