@@ -17,8 +17,9 @@ from common.backendai.sandbox.layout import SandboxLayout, SandboxPorts
 from common.labels.dockerfile import inject_labels
 from common.labels.rules import resolve_labels
 
-# Away from the default (18000) so a developer's own sandbox keeps running beside the tests.
-TEST_PORT_BASE = 28000
+# Away from the default (18000) so a developer's own sandbox keeps running beside the tests; another
+# checkout's suite on the same machine sets its own base and root.
+TEST_PORT_BASE = int(os.environ.get("MLPERF_BAI_TEST_PORT_BASE", "28000"))
 # Kept between runs (down removes the data but keeps the virtualenv), so a rerun skips pip.
 TEST_ROOT = Path(os.environ.get("MLPERF_BAI_TEST_SANDBOX", "/tmp/mlperf-bai-sandbox-test"))
 

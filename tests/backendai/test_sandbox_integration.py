@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,13 +18,14 @@ import requests
 
 from common.backendai import client as bai_client
 from common.backendai import register as bai_register
-from common.backendai.sandbox import bootstrap, control
+from common.backendai.sandbox import bootstrap, control, neighbours
 from common.backendai.sandbox.layout import SandboxLayout
-from common.backendai.sandbox.processes import port_open
+from common.backendai.sandbox.processes import port_open, recorded_pid
 from common.registry.manifests import DOCKER_LIST
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.docker, pytest.mark.registry]
 REPO = Path(__file__).resolve().parents[2]
+DEFAULT_METADATA_PORT = 40128  # Backend.AI's default for every agent's metadata server
 PYTHON_JOB = ("python3 -c 'import sys; print(\"to-stdout\", 6 * 7); "
               "print(\"to-stderr\", file=sys.stderr); sys.exit({code})'")
 
@@ -144,6 +148,32 @@ def test_wrong_secret_key_is_a_credentials_error(sandbox: SandboxLayout) -> None
     env = {**bootstrap.client_environment(sandbox), "BACKEND_SECRET_KEY": "not-the-secret"}
     with pytest.raises(bai_client.CredentialsError, match="BACKEND_SECRET_KEY"):
         bai_client.list_agents(bai_client.api_config(env))
+
+
+def test_status_follows_the_agent_process_and_it_restarts_beside_another_agent(sandbox: SandboxLayout) -> None:
+    """The manager keeps a dead agent ALIVE until its heartbeat times out, so status asks the process.
+    Restarted while another agent holds Backend.AI's default metadata port (40128), the sandbox's agent
+    comes up on its own port and registers."""
+    pid = recorded_pid(sandbox.pidfile("agent"))
+    assert pid is not None
+    os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while recorded_pid(sandbox.pidfile("agent")) is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    [agent] = control.status(sandbox)["agents"]
+    assert agent["status"].startswith("LOST"), agent
+    assert "ALIVE" not in control.format_status(control.status(sandbox))
+    with contextlib.ExitStack() as stack:
+        if not port_open(DEFAULT_METADATA_PORT):
+            other = stack.enter_context(socket.socket())
+            other.bind(("0.0.0.0", DEFAULT_METADATA_PORT))
+            other.listen()
+        control.start_agent(sandbox)
+    new_pid = recorded_pid(sandbox.pidfile("agent"))
+    assert new_pid is not None and new_pid != pid
+    assert sandbox.ports.metadata_server in neighbours.listening_ports(new_pid)
+    [agent] = control.status(sandbox)["agents"]
+    assert agent["status"] == "ALIVE"
 
 
 def test_down_stops_everything_it_started(sandbox: SandboxLayout) -> None:

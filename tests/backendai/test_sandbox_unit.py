@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import re
 import socket
 import stat
 import subprocess
+import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from common.backendai import client as bai_client
 from common.backendai import tasks as bai_tasks
-from common.backendai.sandbox import bootstrap, control
+from common.backendai.sandbox import bootstrap, control, neighbours
 from common.backendai.sandbox.layout import SandboxLayout, SandboxPorts
 from common.backendai.sandbox.processes import SandboxError, recorded_pid, start_daemon, stop_daemon
 
@@ -83,13 +87,45 @@ def test_a_recycled_pid_is_not_taken_for_ours(tmp_path: Path) -> None:
         other.wait()
 
 
-def test_up_refuses_when_a_port_is_taken(tmp_path: Path) -> None:
+@pytest.mark.parametrize("service", ["manager", "agent (metadata server)"])
+def test_up_refuses_a_taken_port_and_names_its_holder(tmp_path: Path, service: str) -> None:
+    """The metadata server's port too: Backend.AI's default (40128) is one port for every agent."""
     layout = SandboxLayout(tmp_path, SandboxPorts(24000))
+    port = layout.ports.listening()[service]
     with socket.socket() as holder:
-        holder.bind(("127.0.0.1", layout.ports.manager))
+        holder.bind(("0.0.0.0", port))
         holder.listen()
-        with pytest.raises(SandboxError, match=r"ports taken.*'manager': 24081"):
+        with pytest.raises(SandboxError, match=rf"{re.escape(service)}: port {port}, held by pid {os.getpid()} `"):
             control.up(layout, progress=lambda _: None)
+
+
+def test_agent_ports_derive_from_the_port_base(tmp_path: Path) -> None:
+    agent_toml = {}
+    for base in (23000, 33000):
+        layout = SandboxLayout(tmp_path / str(base), SandboxPorts(base))
+        bootstrap.write_configs(layout)
+        agent_toml[base] = tomllib.loads((layout.cfg / "agent.toml").read_text())["agent"]
+    assert agent_toml[23000]["metadata-server-port"] == 23128
+    assert agent_toml[33000]["metadata-server-port"] == 33128
+    assert agent_toml[23000]["metadata-server-bind-host"] == "127.0.0.1"
+    assert {agent_toml[23000]["agent-sock-port"], agent_toml[23000]["rpc-listen-addr"]["port"]} == {23007, 23001}
+
+
+def test_an_unrecorded_agent_of_this_sandbox_is_refused_by_name(tmp_path: Path) -> None:
+    layout = SandboxLayout(tmp_path, SandboxPorts(26000))
+    bootstrap.write_configs(layout)
+    script = "import time; time.sleep(60)"
+    impostor = subprocess.Popen([sys.executable, "-c", script, "ag", "start-server", "-f",
+                                 str(layout.cfg / "agent.toml")])
+    try:
+        wait = time.monotonic() + 10
+        while time.monotonic() < wait and not any(a.pid == impostor.pid for a in neighbours.agent_processes()):
+            time.sleep(0.1)
+        with pytest.raises(SandboxError, match=rf"runs as pid {impostor.pid} .*did not record it"):
+            control.up(layout, progress=lambda _: None)
+    finally:
+        impostor.kill()
+        impostor.wait()
 
 
 def test_up_reports_a_half_started_sandbox(tmp_path: Path) -> None:

@@ -69,7 +69,8 @@ def write_configs(layout: SandboxLayout) -> None:
     values = {**load_secrets(layout), **ports.monitors, "root": str(layout.root),
               "etcd_port": ports.etcd, "postgres_port": ports.postgres, "manager_port": ports.manager,
               "agent_rpc_port": ports.agent_rpc, "agent_sock_port": ports.agent_sock,
-              "agent_id": layout.agent_id, "storage_client_port": ports.storage_client,
+              "agent_id": layout.agent_id, "metadata_server_port": ports.metadata_server,
+              "storage_client_port": ports.storage_client,
               "storage_manager_port": ports.storage_manager, "container_port_first": first,
               "container_port_last": last}
     for name in CONFIG_FILES:

@@ -11,11 +11,12 @@ import shutil
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import requests
 
 from common.backendai import client as bai_client
-from common.backendai.sandbox import bootstrap, install
+from common.backendai.sandbox import bootstrap, install, neighbours
 from common.backendai.sandbox.layout import SandboxLayout
 from common.backendai.sandbox.processes import (
     SandboxError,
@@ -63,10 +64,7 @@ def up(layout: SandboxLayout, registries: Sequence[str] = DEFAULT_REGISTRIES,
         stopped = ", ".join(s.name for s in states if not s.running)
         raise SandboxError(f"sandbox {layout.root} is half-started ({running} running; {stopped} not); "
                            f"see {layout.logs}, then `invoke bai.sandbox-down` and up again")
-    taken = {name: port for name, port in layout.ports.listening().items() if port_open(port)}
-    if taken:
-        raise SandboxError(f"ports taken, cannot start the sandbox there: {taken}; stop what holds them "
-                           "or choose another port base (--port-base)")
+    check_neighbours(layout, progress)
     ensure_docker_engine()
     for host in registries:
         if not port_open(int(host.rsplit(":", 1)[1]), host.rsplit(":", 1)[0]):
@@ -97,9 +95,51 @@ def up(layout: SandboxLayout, registries: Sequence[str] = DEFAULT_REGISTRIES,
              layout.log("storage-proxy"))
     start_backend_ai(layout, "manager", ["mgr", "-f", str(layout.cfg / "manager.toml"), "start-server"])
     wait_for(lambda: manager_answers(layout), 90, "the manager", layout.log("manager"))
-    start_backend_ai(layout, "agent", ["ag", "start-server", "-f", str(layout.cfg / "agent.toml")])
-    wait_for(lambda: agent_alive(layout), 240, "the agent to be ALIVE", layout.log("agent"))
+    start_agent(layout)
     return "started"
+
+
+def check_neighbours(layout: SandboxLayout, progress: Callable[[str], None]) -> None:
+    """Refuse ports someone else holds, naming the holder; say which other agents this one lives beside."""
+    taken = neighbours.port_holders(layout.ports.listening())
+    if taken:
+        held = "; ".join(f"{name}: {holder}" for name, holder in taken.items())
+        raise SandboxError(f"cannot start the sandbox {layout.root} on port base {layout.ports.base}: {held}. "
+                           "Stop what holds them or choose another port base (--port-base)")
+    config = str(layout.cfg / "agent.toml")
+    others = neighbours.agent_processes()
+    ours = [agent for agent in others if config in agent.command]
+    if ours:
+        raise SandboxError(f"an agent started from this sandbox's {config} runs as {ours[0]}, but the "
+                           f"sandbox did not record it ({layout.pidfile('agent')}); stop it, then up again")
+    if others:
+        progress("other Backend.AI agents on this host: " + "; ".join(map(str, others))
+                 + f". This sandbox's ports are its own (base {layout.ports.base}), so they coexist")
+
+
+def start_agent(layout: SandboxLayout, timeout: float = 240) -> None:
+    """Start the agent and wait until its own process runs, listens for RPC and the manager lists it
+    ALIVE. An agent can heartbeat before it dies in its own start-up (e.g. on a port another agent
+    holds), and the manager's row lags, so ALIVE alone proves nothing."""
+    start_backend_ai(layout, "agent", ["ag", "start-server", "-f", str(layout.cfg / "agent.toml")])
+
+    def ready() -> bool:
+        if recorded_pid(layout.pidfile("agent")) is None:
+            raise SandboxError(f"the agent exited while starting: {last_error(layout.log('agent'))} "
+                               f"(see {layout.log('agent')})")
+        return port_open(layout.ports.agent_rpc) and agent_alive(layout)
+
+    wait_for(ready, timeout, "the agent to run and be ALIVE", layout.log("agent"))
+
+
+def last_error(log: Path) -> str:
+    """The last line of the log's last traceback (what killed the daemon), or its last line."""
+    try:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no log"
+    errors = [line for line in lines if "Error" in line.split(":", 1)[0] or line.startswith("OSError")]
+    return (errors or lines or ["empty log"])[-1]
 
 
 def ensure_docker_engine() -> None:
@@ -180,9 +220,18 @@ def status(layout: SandboxLayout) -> dict:
                     "manager": "answering" if manager_answers(layout) else "not answering",
                     "client_env": str(layout.client_env)}
     if report["manager"] == "answering":
-        report["agents"] = [{"id": a["id"], "status": a["status"], "available": a["available_slots"],
-                             "occupied": a["occupied_slots"]} for a in agents(layout)]
+        report["agents"] = [{"id": a["id"], "status": _agent_status(layout, a, report["services"]["agent"]),
+                             "available": a["available_slots"], "occupied": a["occupied_slots"]}
+                            for a in agents(layout)]
     return report
+
+
+def _agent_status(layout: SandboxLayout, agent: dict, pid: int | None) -> str:
+    """The manager's word, unless it is about this sandbox's agent and that process is gone: the
+    manager keeps ALIVE until the heartbeat times out."""
+    if agent["id"] == layout.agent_id and pid is None and agent["status"] == "ALIVE":
+        return "LOST (its process is gone; the manager has not noticed yet)"
+    return agent["status"]
 
 
 def down(layout: SandboxLayout, remove_data: bool = False, purge: bool = False) -> list[str]:

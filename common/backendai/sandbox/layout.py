@@ -1,7 +1,7 @@
 """Where a sandbox keeps its files and which ports it listens on.
 
 All ports derive from one base so that two sandboxes (a user's and the test suite's) never meet, and
-none of them is a service's usual port (5432, 6379, 2379, 8080 ...) that something else may hold.
+none of them is a service's usual port (5432, 6379, 2379, 8080, 40128 ...) that something else may hold.
 """
 
 from __future__ import annotations
@@ -59,6 +59,12 @@ class SandboxPorts:
         return self.base + 7
 
     @property
+    def metadata_server(self) -> int:
+        """The agent's metadata server for its containers (Backend.AI's default, 40128, is one fixed
+        port for every agent on a host: a second agent dies binding it)."""
+        return self.base + 128
+
+    @property
     def monitors(self) -> dict[str, int]:
         """aiomonitor consoles each daemon opens (Backend.AI's defaults would clash between sandboxes)."""
         return {"manager_monitor_port": self.base + 100, "manager_monitor_web_port": self.base + 101,
@@ -74,7 +80,8 @@ class SandboxPorts:
         return {"postgres": self.postgres, "redis": self.redis, "etcd": self.etcd,
                 "etcd-peer": self.etcd_peer, "storage-proxy (client)": self.storage_client,
                 "storage-proxy (manager)": self.storage_manager, "manager": self.manager,
-                "agent (rpc)": self.agent_rpc, "agent (socket)": self.agent_sock}
+                "agent (rpc)": self.agent_rpc, "agent (socket)": self.agent_sock,
+                "agent (metadata server)": self.metadata_server}
 
 
 @dataclass(frozen=True)
