@@ -20,6 +20,8 @@ from pathlib import Path
 from common.imagebuild.matrix import ROOT
 
 TORCH_CPU = "torch==2.13.0+cpu"
+# Where the CPU wheel comes from when pip's own configuration has none: PyTorch's CPU index.
+PYTORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 REQUIREMENT_FILES = ("images/requirements-services.txt", "object_detection/requirements.txt",
                      "translation/requirements.txt")
 BUILD_BACKEND = ("setuptools>=68", "wheel")
@@ -45,12 +47,13 @@ def write_simple_index(directory: Path) -> None:
         page.write_text(f"<!DOCTYPE html><html><body>\n{links}</body></html>\n")
 
 
-def ensure_wheelhouse(directory: Path, *, with_torch: bool) -> Path:
-    """Download what the images install for CPython 3.11 (once; a stamp marks a complete download)."""
+def ensure_wheelhouse(directory: Path, *, torch_index: str | None) -> Path:
+    """Download what the images install for CPython 3.11 (once; a stamp marks a complete download).
+    `torch_index`: "" for pip's own configuration, a URL for PyTorch's index, None for no PyTorch."""
     requirements = [arg for path in REQUIREMENT_FILES for arg in ("-r", str(ROOT / path))]
     # The project's own dependencies: the Dockerfiles `pip install` the project.
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    wanted = [*requirements, *project, *BUILD_BACKEND, *([TORCH_CPU] if with_torch else [])]
+    wanted = [*requirements, *project, *BUILD_BACKEND, *([TORCH_CPU] if torch_index is not None else [])]
     contents = "\n".join([*wanted, *((ROOT / p).read_text() for p in REQUIREMENT_FILES)])
     stamp = directory / f"{STAMP}-{hashlib.sha256(contents.encode()).hexdigest()[:16]}"
     if stamp.exists():
@@ -58,18 +61,23 @@ def ensure_wheelhouse(directory: Path, *, with_torch: bool) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "pip", "download", "-q", "-d", str(directory),
                "--only-binary=:all:", "--python-version", "3.11", *wanted]
-    subprocess.run(command, check=True)
+    subprocess.run([*command, *(["--extra-index-url", torch_index] if torch_index else [])], check=True)
     write_simple_index(directory)
     stamp.touch()
     return directory
 
 
-def torch_wheel_available() -> bool:
-    """The CPU wheel comes from the host's pip configuration (PIP_FIND_LINKS or an index)."""
-    result = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-                             "-d", "/tmp/mlperf-bai-harness/torch-probe", TORCH_CPU],
-                            capture_output=True, text=True, check=False)
-    return result.returncode == 0
+def torch_wheel_source() -> str | None:
+    """Where pip finds the CPU wheel: "" (its own configuration: PIP_FIND_LINKS, an index or a
+    mirror), PyTorch's CPU index, or None when neither has it."""
+    for source in ("", PYTORCH_CPU_INDEX):
+        extra = ["--extra-index-url", source] if source else []
+        result = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                                 "--python-version", "3.11", "-d", "/tmp/mlperf-bai-harness/torch-probe", *extra,
+                                 TORCH_CPU], capture_output=True, text=True, check=False, timeout=900)
+        if result.returncode == 0:
+            return source
+    return None
 
 
 class WheelhouseServer:
