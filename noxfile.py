@@ -20,7 +20,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """All tests; pass pytest options after `--` (e.g. `-m "not slow"` for the fast set)."""
-    session.install("-e", ".[train,dev,bai]")
+    session.install("-e", ".[train,dev,bai,results]")
     session.run("python", "-m", "pytest", *session.posargs)
 
 

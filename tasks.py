@@ -4,6 +4,7 @@ from invoke import Collection
 
 from common.backendai import tasks as bai_tasks
 from common.imagebuild import tasks as images_tasks
+from common.results import tasks as results_tasks
 from object_detection import tasks as maskrcnn_tasks
 from translation import tasks as gnmt_tasks
 
@@ -12,3 +13,4 @@ ns.add_collection(images_tasks.ns, name="images")
 ns.add_collection(maskrcnn_tasks.ns, name="maskrcnn")
 ns.add_collection(gnmt_tasks.ns, name="gnmt")
 ns.add_collection(bai_tasks.ns, name="bai")
+ns.add_collection(results_tasks.ns, name="results")

@@ -13,7 +13,8 @@ import importlib.util
 MODULES = {
     "train": ("torch", "torchvision", "pycocotools", "mlperf_logging", "sacrebleu", "sacremoses", "subword_nmt",
               "numpy", "PIL"),
-    "bai": ("ai.backend.client", "yarl"),
+    "bai": ("ai.backend.client", "yarl", "psutil"),
+    "results": ("mlperf_logging", "matplotlib"),
 }
 
 

@@ -7,14 +7,15 @@ PY="$1"
 
 need_apt=""
 command -v "python$PY" >/dev/null 2>&1 || need_apt=1
-for tool in bash getent useradd groupadd usermod chpasswd; do
+for tool in bash getent useradd groupadd usermod chpasswd ssh; do
     command -v "$tool" >/dev/null 2>&1 || need_apt=1
 done
 
 if [ -n "$need_apt" ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends bash passwd libc-bin ca-certificates
+    # openssh-client: a cluster session's main1 starts the other containers' workers over SSH.
+    apt-get install -y -qq --no-install-recommends bash passwd libc-bin ca-certificates openssh-client
     if ! command -v "python$PY" >/dev/null 2>&1; then
         apt-get install -y -qq --no-install-recommends software-properties-common gpg-agent
         add-apt-repository -y ppa:deadsnakes/ppa

@@ -25,8 +25,11 @@ from object_detection import verify_dataset
 from object_detection.layout import CocoLayout
 
 BENCHMARK = run_and_time.Benchmark(
-    name="maskrcnn", result_name="OBJECT_DETECTION", train_module="object_detection.maskrcnn.train", ruleset="3.1.0"
+    name="maskrcnn", result_name="OBJECT_DETECTION", train_module="object_detection.maskrcnn.train", ruleset="3.1.0",
+    platform_option="--platform",
 )
+# What the training imports (the image has Mask R-CNN's requirements only, not GNMT's).
+TRAINING_MODULES = ("torch", "torchvision", "pycocotools", "mlperf_logging", "numpy", "PIL")
 # Not MLPerf-compliant sizes; the log records what was used.
 SAMPLE_TRAINING_ARGS = [
     "--min-size", "128", "--max-size", "192", "--test-proposals", "100", "--detections-per-image", "20",
@@ -40,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", action="store_true", help="train on the sample dataset (not compliant)")
     args, train_args = parser.parse_known_args(argv)
     try:
-        extras.require("train", "the maskrcnn training")
+        extras.require("train", "the maskrcnn training", TRAINING_MODULES)
     except extras.MissingExtraError as exc:
         print(f"run_and_time: {exc}", file=sys.stderr)
         return 1

@@ -39,7 +39,7 @@ def main() -> int:
     maskrcnn, gnmt = (matrix.select([b], ["12.4"], ["3.11"])[0] for b in ("maskrcnn", "gnmt"))
     target = Target(matrix, (maskrcnn, gnmt), "127.0.0.1:5000", "perf", None)
     api, client = docker.APIClient(), docker.from_env()
-    with WheelhouseServer(ensure_wheelhouse(WHEELHOUSE, with_torch=True)) as server:
+    with WheelhouseServer(ensure_wheelhouse(WHEELHOUSE, torch=[TORCH_CPU])) as server:
         options = BuildOptions(base_image=base, torch_requirement=TORCH_CPU, torch_index_url=server.index_url,
                                pip_index_url=server.index_url, network_mode="host")
         cold = timed_build(api, maskrcnn, target, BuildOptions(**{**options.__dict__, "nocache": True}))

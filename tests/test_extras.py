@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import os
 import re
@@ -55,6 +56,8 @@ COMMANDS = [
     (["invoke", "bai.register", "127.0.0.1:5000/x/y:1"], "invoke bai.register needs the 'bai' extra"),
     (["invoke", "bai.run", "127.0.0.1:5000/x/y:1", "--command", "true"], "invoke bai.run needs the 'bai' extra"),
     (["python", "-m", "object_detection.download_dataset", "--sample"], "the Mask R-CNN sample needs the 'train'"),
+    (["invoke", "results.summary"], "invoke results.summary needs the 'results' extra"),
+    (["invoke", "results.report"], "invoke results.report needs the 'results' extra"),
 ]
 
 
@@ -71,8 +74,8 @@ def test_a_command_without_its_extra_says_which_to_install(bare_venv: Path, tmp_
     assert result.returncode != 0
     assert "Traceback" not in output
     assert message in output
-    assert output.splitlines()[-1].endswith("pip install -e '.[train]'" if "'train'" in message
-                                            else "pip install -e '.[bai]'")
+    extra = re.search(r"'(\w+)'", message).group(1)
+    assert output.splitlines()[-1].endswith(f"pip install -e '.[{extra}]'")
 
 
 @pytest.mark.slow
@@ -81,3 +84,17 @@ def test_the_control_plane_needs_no_extra(bare_venv: Path) -> None:
                             text=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "maskrcnn.run" in result.stdout and "bai.run" in result.stdout
+
+
+@pytest.mark.parametrize(("module", "requirements"), [
+    ("object_detection.run_and_time", "object_detection/requirements.txt"),
+    ("translation.run_and_time", "translation/requirements.txt")])
+def test_a_benchmark_checks_only_what_its_image_installs(module: str, requirements: str) -> None:
+    """The image has its benchmark's requirements and the runtime's torch (+ torchvision), nothing more."""
+    checked = importlib.import_module(module).TRAINING_MODULES
+    lines = (REPO_ROOT / requirements).read_text().splitlines()
+    installed = {_distribution(line) for line in lines if line.strip() and not line.startswith("#")}
+    installed |= {"torch", "torchvision"}
+    providers = importlib.metadata.packages_distributions()
+    for name in checked:
+        assert {d.lower() for d in providers[name]} & installed, f"{name} is not installed in the {module} image"

@@ -23,8 +23,11 @@ from translation.layout import Wmt16Layout
 from translation.sample import build_sample
 
 GNMT = run_and_time.Benchmark(
-    name="gnmt", result_name="RNN_TRANSLATOR", train_module="translation.gnmt.main", ruleset="0.7.0"
+    name="gnmt", result_name="RNN_TRANSLATOR", train_module="translation.gnmt.main", ruleset="0.7.0",
+    platform_option="--submission-platform",
 )
+# What the training imports (the image has GNMT's requirements only, not Mask R-CNN's).
+TRAINING_MODULES = ("torch", "mlperf_logging", "sacrebleu", "sacremoses", "subword_nmt", "numpy")
 # A model small enough for the sample's ~120-token vocabulary and 3k pairs.
 SAMPLE_TRAINING_ARGS = [
     "--hidden-size", "64", "--batch-size", "32", "--lr", "5e-3", "--warmup-steps", "10", "--epochs", "12",
@@ -49,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clear-cache", action="store_true", help="drop the page cache before the runs (needs root)")
     args, train_args = parser.parse_known_args(argv)
     try:
-        extras.require("train", "the gnmt training")
+        extras.require("train", "the gnmt training", TRAINING_MODULES)
     except extras.MissingExtraError as exc:
         print(f"run_and_time: {exc}", file=sys.stderr)
         return 1

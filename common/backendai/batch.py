@@ -1,16 +1,14 @@
-"""A batch session's request and its outcome, as each Backend.AI release has them.
+"""A batch session's request as each Backend.AI release takes it, and what its events say.
 
 The SDK's `get_or_create` cannot send what newer managers take (`batch_timeout`, mount options), so
 the request is built here, for the manager's release, and sent through the SDK's signed `Request`.
-The outcome comes from the session events and the status: the exit code travels in the
-session_success/session_failure event up to 25.12; since 25.13 the events carry `exitCode: null`,
-so there the command is wrapped to print its exit code as the log's last line.
+The exit code travels in the session_success/session_failure event up to 25.12; since 25.13 the
+events carry `exitCode: null` (the framed command's end marker has it, common/backendai/output.py).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,26 +17,9 @@ from ai.backend.client.request import Request
 
 from common.backendai.server import Server
 
-EXIT_MARKER = "MLPERF-BAI-EXIT-CODE"
-EXIT_LINE = re.compile(rf"^{EXIT_MARKER}=(-?\d+)\s*$", re.MULTILINE)
 # The exit code Backend.AI's agent reports for a batch session its batch_timeout ended.
 TIMEOUT_EXIT_CODE = -2
 TIMEOUT_REASON = "task-timeout"
-
-
-def wrap_command(command: str) -> str:
-    """Run the command in a subshell and print its exit code last (the kernel runs it with sh -c).
-    The newline before `)` keeps a trailing comment in the command from swallowing it."""
-    return f"( {command}\n); code=$?; echo \"{EXIT_MARKER}=$code\"; exit $code"
-
-
-def exit_code_from_logs(logs: str) -> tuple[int | None, str]:
-    """(the exit code the wrapper printed, the logs without that line)."""
-    found = list(EXIT_LINE.finditer(logs))
-    if not found:
-        return None, logs
-    last = found[-1]
-    return int(last.group(1)), logs[:last.start()] + logs[last.end():].lstrip("\n")
 
 
 @dataclass(frozen=True)
@@ -72,7 +53,7 @@ class SessionRequest:
         body: dict[str, Any] = {
             "name": self.name, "image": self.image, "architecture": self.architecture, "tag": None,
             "type": "batch", "enqueueOnly": True, "maxWaitSeconds": 0, "reuseIfExists": False,
-            "startupCommand": self.command if server.has_exit_codes else wrap_command(self.command),
+            "startupCommand": self.command,
             "clusterSize": self.cluster_size, "clusterMode": self.cluster_mode,
             "domain": self.domain, "group": self.group, "config": config,
             "dependencies": None, "callback_url": None, "starts_at": None, "bootstrap_script": None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import logging
 import os
@@ -29,13 +30,16 @@ from ai.backend.client.session import AsyncSession
 from common.backendai import batch, rescan, vfolders
 from common.backendai.errors import (
     BackendAIError,
+    BatchInterruptedError,
     BatchTimeoutError,
     ConfigurationError,
     CredentialsError,
     ImageNotRegisteredError,
     RequestRejectedError,
+    SessionPendingError,
     SessionStartError,
 )
+from common.backendai.output import FramedCommand, OutputFollower
 from common.backendai.server import Server
 from common.registry.reference import parse_reference
 
@@ -44,6 +48,9 @@ FINAL_STATUSES = frozenset({"TERMINATED", "CANCELLED", "ERROR"})
 SESSION_QUERY = ("query($id: UUID!) { compute_session(id: $id) "
                  "{ status status_info status_data result } }")
 STATUS_POLL_SECONDS = 2.0
+# Container logs are fetched this often while a session runs, for its output on the console.
+OUTPUT_POLL_SECONDS = 3.0
+NOT_STARTED = frozenset({"PENDING", "SCHEDULED"})
 # The manager's own batch_timeout ends the session first; this is how much later the client gives up.
 SERVER_TIMEOUT_GRACE = 60.0
 T = TypeVar("T")
@@ -64,10 +71,13 @@ class BatchJob:
     name: str | None = None
     architecture: str = "x86_64"
     timeout: float = 3600.0
-    # mounted read-only where the manager can (24.09+); read-write, with a warning, before
-    read_only: Collection[str] = frozenset()
+    # Containers of the session (main1, sub1..): one per node in multi-node mode.
     cluster_size: int = 1
     cluster_mode: str = "single-node"
+    # Seconds the scheduler may keep the session waiting before it is given up (None: the timeout).
+    start_timeout: float | None = None
+    # mounted read-only where the manager can (24.09+); read-write, with a warning, before
+    read_only: Collection[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -77,7 +87,9 @@ class BatchResult:
     exit_code: int
     status: str
     status_info: str
+    # The command's own output (no kernel runner lines, escapes or CRs); the container log as it is.
     logs: str
+    container_log: str = ""
 
     @property
     def succeeded(self) -> bool:
@@ -179,12 +191,19 @@ def list_agents(config: APIConfig | None = None) -> list[dict[str, Any]]:
 
 
 def run_batch(job: BatchJob, config: APIConfig | None = None,
-              on_event: Callable[[str], None] | None = None) -> BatchResult:
-    """Create a batch session, wait for its command to finish, return exit code and logs."""
+              on_event: Callable[[str], None] | None = None,
+              on_output: Callable[[str], None] | None = None) -> BatchResult:
+    """Create a batch session, wait for its command to finish, return exit code and output.
+
+    `on_event` gets the session's lifecycle events, `on_output` each line of the command's output
+    while it runs. Ctrl-C, the timeout and a scheduler that never starts the session each destroy
+    it before the error is raised.
+    """
     name = job.name or f"batch-{uuid.uuid4().hex[:12]}"
+    framed = FramedCommand(job.command)
     sdk_config = config or api_config()
     request = batch.SessionRequest(
-        name=name, image=job.image, command=job.command, resources=dict(job.resources),
+        name=name, image=job.image, command=framed.startup_command(), resources=dict(job.resources),
         resource_opts={"shmem": job.shmem} if job.shmem else {}, env=dict(job.env), mounts=dict(job.mounts),
         read_only=frozenset(job.read_only), architecture=job.architecture, timeout=job.timeout,
         cluster_size=job.cluster_size, cluster_mode=job.cluster_mode, domain=sdk_config.domain,
@@ -201,16 +220,25 @@ def run_batch(job: BatchJob, config: APIConfig | None = None,
             if not server.has("events_need_session"):
                 events = await stack.enter_async_context(api.ComputeSession(name).listen_events(scope="*"))
             session_id = await batch.create(request, server)
+            # By id from here: newer managers find a finished session by id only.
+            session = api.ComputeSession(session_id)
             if events is None:
                 events = await stack.enter_async_context(api.ComputeSession(name).listen_events(scope="*"))
+            follower = OutputFollower(framed)
             limit = job.timeout + (SERVER_TIMEOUT_GRACE if server.has("batch_timeout") else 0)
             try:
                 async with asyncio.timeout(limit):
-                    exit_code, failure = await _wait_for_exit(api, session_id, events, on_event)
+                    exit_code, failure = await _wait_for_exit(
+                        api, session, session_id, events, on_event,
+                        start_timeout=job.start_timeout or job.timeout,
+                        follow=(lambda: _follow_output(session, follower, on_output)) if on_output else None)
             except TimeoutError:
-                await api.ComputeSession(session_id).destroy(forced=True)
-                raise BatchTimeoutError(f"batch session {name} ({job.image}) did not finish within "
-                                        f"{limit:.0f}s; it was destroyed") from None
+                await _destroy_quietly(session)
+                raise BatchTimeoutError(f"batch session {name} ({job.image}) timed out: it did not finish "
+                                        f"within {limit:.0f}s and was destroyed") from None
+            except BaseException:  # Ctrl-C (cancellation), a lost connection: leave no session behind
+                await _destroy_quietly(session)
+                raise
         state = await _final_state(api, session_id)
         if failure is not None:
             raise SessionStartError(
@@ -220,27 +248,53 @@ def run_batch(job: BatchJob, config: APIConfig | None = None,
         if exit_code == batch.TIMEOUT_EXIT_CODE or state.get("status_info") == batch.TIMEOUT_REASON:
             raise BatchTimeoutError(f"{server} ended batch session {name} ({job.image}) after its "
                                     f"batch_timeout of {int(job.timeout)}s")
-        logs = (await api.ComputeSession(session_id).get_logs()).get("result", {}).get("logs", "")
-        logs = logs.replace("\r\n", "\n")
-        if not server.has_exit_codes:
-            exit_code, logs = batch.exit_code_from_logs(logs)
+        container_log = (await session.get_logs()).get("result", {}).get("logs", "")
+        if on_output is not None:
+            for line in follower.feed(container_log):
+                on_output(line)
+        if exit_code is None:
+            # 23.09 stores no exit code, and since 25.13 the events carry none: the end marker has it
+            exit_code = framed.exit_status(container_log)
         if exit_code is None:
             exit_code = 0 if state.get("result") == "SUCCESS" else 1
         return BatchResult(session_id=session_id, name=name, exit_code=exit_code,
                            status=str(state.get("result")), status_info=str(state.get("status_info")),
-                           logs=logs)
+                           logs=framed.program_output(container_log), container_log=container_log)
 
-    return _run(sdk_config, f"running a batch session of {job.image}", work)
+    try:
+        return _run(sdk_config, f"running a batch session of {job.image}", work)
+    except KeyboardInterrupt:
+        raise BatchInterruptedError(f"interrupted: batch session {name} ({job.image}) was destroyed") from None
 
 
-async def _wait_for_exit(api: AsyncSession, session_id: str, events: Any,
-                         on_event: Callable[[str], None] | None) -> tuple[int | None, str | None]:
+async def _destroy_quietly(session: Any) -> None:
+    """Destroy a session that may already be gone; the caller's error matters more than this one."""
+    with contextlib.suppress(BackendAPIError, BackendClientError):
+        await session.destroy(forced=True)
+
+
+async def _follow_output(session: Any, follower: OutputFollower, on_output: Callable[[str], None]) -> None:
+    """Poll the container log and pass on the command's new lines (23.09 streams no output)."""
+    while True:
+        try:
+            log_text = (await session.get_logs()).get("result", {}).get("logs", "")
+        except (BackendAPIError, BackendClientError):
+            log_text = ""
+        for line in follower.feed(log_text):
+            on_output(line)
+        await asyncio.sleep(OUTPUT_POLL_SECONDS)
+
+
+async def _wait_for_exit(api: AsyncSession, session: Any, session_id: str, events: Any,
+                         on_event: Callable[[str], None] | None, *, start_timeout: float,
+                         follow: Callable[[], Awaitable[None]] | None = None) -> tuple[int | None, str | None]:
     """(exit code or None, None) once the session terminated, or (None, why) if it never started.
 
     Only events of this session count (a name can be reused, and a manager that cannot find the
     name streams every session's). The status is polled beside them because a session cancelled
     before it started (failed pull, agent error) sends no event to the stream in 23.09, and because
-    a stream opened after creation may have missed the end.
+    a stream opened after creation may have missed the end. A session the scheduler keeps waiting
+    longer than `start_timeout` is destroyed with the scheduler's reason.
     """
     outcome: dict[str, int] = {}
 
@@ -259,17 +313,40 @@ async def _wait_for_exit(api: AsyncSession, session_id: str, events: Any,
                 return
 
     reader = asyncio.create_task(read())
+    follower: asyncio.Task[None] | None = None
+    waiting_since = asyncio.get_running_loop().time()
     try:
         while not (await asyncio.wait({reader}, timeout=STATUS_POLL_SECONDS))[0]:
             state = await _state(api, session_id)
-            if state.get("status") in ("CANCELLED", "ERROR"):
+            status = state.get("status")
+            if status in ("CANCELLED", "ERROR"):
                 return None, _failure_detail(state)
-            if state.get("status") in ("TERMINATED", None):
+            if status in NOT_STARTED and asyncio.get_running_loop().time() - waiting_since > start_timeout:
+                await _destroy_quietly(session)
+                raise SessionPendingError(
+                    f"the scheduler did not start session {session_id} within {start_timeout:.0f}s "
+                    f"({_pending_reason(state)}); it was destroyed")
+            if status == "RUNNING" and follow is not None and follower is None:
+                follower = asyncio.create_task(follow())
+            if status in ("TERMINATED", None):
                 await asyncio.wait({reader}, timeout=STATUS_POLL_SECONDS)
                 break
     finally:
         reader.cancel()
+        if follower is not None:
+            follower.cancel()
     return outcome.get("exit_code"), None
+
+
+def _pending_reason(state: Mapping[str, Any]) -> str:
+    """The scheduler's last word on a waiting session, e.g. which predicate failed."""
+    try:
+        scheduler = json.loads(state.get("status_data") or "{}").get("scheduler", {})
+    except json.JSONDecodeError:
+        scheduler = {}
+    failed = [f"{p.get('name')}: {p.get('msg')}" for p in scheduler.get("failed_predicates", []) if p.get("msg")]
+    reason = "; ".join(failed) or scheduler.get("msg") or state.get("status_info") or "no reason given"
+    return f"status {state.get('status')}: {reason}"
 
 
 def _failure_detail(state: Mapping[str, Any]) -> str:
@@ -312,11 +389,42 @@ def ensure_vfolder(name: str, host: str | None = None, config: APIConfig | None 
 
 
 def upload(name: str, files: Sequence[Path | str], basedir: Path, config: APIConfig | None = None) -> None:
-    """Upload files (paths relative to `basedir`) into the virtual folder, keeping relative paths."""
+    """Upload files (paths relative to `basedir`) into the virtual folder, keeping relative paths.
+
+    The SDK prints a line per file; that goes nowhere (callers show their own progress)."""
+    basedir = Path(basedir).resolve()
+
     async def work(api: AsyncSession, _: Server) -> None:
-        await api.VFolder(name).upload([str(f) for f in files], basedir=basedir, recursive=True)
+        with contextlib.redirect_stdout(io.StringIO()):
+            await api.VFolder(name).upload([str(f) for f in files], basedir=basedir, recursive=True)
 
     _run(config, f"uploading to virtual folder {name}", work)
+
+
+def vfolder_names(config: APIConfig | None = None) -> set[str]:
+    """Names of the virtual folders this key can use (not those on their way out)."""
+    async def work(api: AsyncSession, _: Server) -> set[str]:
+        return {folder["name"] for folder in await api.VFolder.list()
+                if folder.get("status") not in vfolders.LEAVING}
+
+    return _run(config, "listing virtual folders", work)
+
+
+def list_tree(name: str, path: str = ".", config: APIConfig | None = None) -> dict[str, int]:
+    """Every file under `path` in the folder (relative to the folder's root) with its size."""
+    async def work(api: AsyncSession, _: Server) -> dict[str, int]:
+        folder, found, pending = api.VFolder(name), {}, [path]
+        while pending:
+            current = pending.pop()
+            for item in (await folder.list_files(current))["items"]:
+                child = item["name"] if current in (".", "") else f"{current.rstrip('/')}/{item['name']}"
+                if item.get("type") == "DIRECTORY":
+                    pending.append(child)
+                else:
+                    found[child] = int(item.get("size", 0))
+        return found
+
+    return _run(config, f"listing virtual folder {name}", work)
 
 
 def list_files(name: str, path: str = ".", config: APIConfig | None = None) -> list[str]:
@@ -337,7 +445,8 @@ def download(name: str, files: Sequence[str], dest: Path, config: APIConfig | No
             if Path(wanted).name not in present:
                 raise BackendAIError(f"virtual folder {name} has no file {wanted} (it has: "
                                      f"{', '.join(sorted(present)) or 'nothing'} in {parent})")
-        dest.mkdir(parents=True, exist_ok=True)
+        for wanted in files:  # the SDK writes into existing folders only
+            (dest / wanted).parent.mkdir(parents=True, exist_ok=True)
         await folder.download(list(files), basedir=dest)
         return [dest / wanted for wanted in files]
 
@@ -350,6 +459,17 @@ def delete_vfolder(name: str, config: APIConfig | None = None) -> None:
         await vfolders.delete(api, server, name)
 
     _run(config, f"deleting virtual folder {name}", work)
+
+
+def live_sessions(config: APIConfig | None = None) -> list[str]:
+    """Names of this key's sessions that have not ended (a run must leave none behind)."""
+    query = "query { compute_session_list(limit: 100, offset: 0) { items { name status } } }"
+
+    async def work(api: AsyncSession, _: Server) -> list[str]:
+        items = (await api.Admin.query(query, {}))["compute_session_list"]["items"]
+        return [item["name"] for item in items if item["status"] not in FINAL_STATUSES]
+
+    return _run(config, "listing sessions", work)
 
 
 def destroy_session(name: str, config: APIConfig | None = None) -> None:

@@ -29,3 +29,11 @@ class ImageNotRegisteredError(BackendAIError):
 
 class BatchTimeoutError(BackendAIError):
     """The batch session did not finish in time; it has been destroyed."""
+
+
+class SessionPendingError(BackendAIError):
+    """The scheduler never started the session in time; it has been destroyed."""
+
+
+class BatchInterruptedError(BackendAIError):
+    """The user interrupted the run (Ctrl-C); the session has been destroyed."""

@@ -39,8 +39,6 @@ RULES = {
                                            "matches nothing"),
     "events_need_session": Rule((25, 13, 0), "the session events endpoint looks the session name up "
                                              "first and answers 404 while the session does not exist"),
-    "events_without_exit_code": Rule((25, 13, 0), "the session events carry exitCode null and no API "
-                                                  "reports a batch command's exit code"),
     "rescan_one_known_image": Rule((26, 3, 0), "POST /admin/images/rescan rescans one image the manager "
                                                "already knows"),
 }
@@ -69,10 +67,6 @@ class Server:
 
     def has(self, rule: str) -> bool:
         return self.version >= RULES[rule].since
-
-    @property
-    def has_exit_codes(self) -> bool:
-        return not self.has("events_without_exit_code")
 
     def rule(self, rule: str) -> str:
         """What the rule says and since when, for messages: "since 25.6.0, rescan_images ..."."""

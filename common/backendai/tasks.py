@@ -12,7 +12,7 @@ from pathlib import Path
 from invoke import Collection, Exit, task
 
 from common import extras
-from common.backendai.errors import BackendAIError
+from common.backendai.errors import BackendAIError, BatchInterruptedError
 from common.backendai.sandbox.layout import DEFAULT_PORT_BASE, SandboxLayout, SandboxPorts
 from common.backendai.sandbox.lines import DEFAULT_LINE, LINES, line_of
 from common.backendai.sandbox.processes import SandboxError
@@ -160,10 +160,12 @@ def run(c, image, command, resources="cpu=1,mem=2g", shmem=None, mount=None, env
         job = bai_client.BatchJob(image=image, command=command, resources=parse_resources(resources),
                                   shmem=shmem, env=parse_assignments(env or [], "--env"), mounts=mounts,
                                   read_only=read_only, name=name, timeout=float(timeout))
-        result = bai_client.run_batch(job, on_event=lambda e: print(f"[{e}]", file=sys.stderr, flush=True))
+        result = bai_client.run_batch(job, on_event=lambda e: print(f"[{e}]", file=sys.stderr, flush=True),
+                                      on_output=lambda line: print(line, flush=True))
+    except BatchInterruptedError as exc:
+        raise Exit(f"bai.run: {exc}", code=130) from exc
     except TASK_ERRORS as exc:
         raise _fail("run", exc) from exc
-    sys.stdout.write(result.logs if result.logs.endswith("\n") or not result.logs else result.logs + "\n")
     print(f"session {result.name} ({result.session_id}): {result.status}, exit code {result.exit_code}",
           file=sys.stderr)
     if result.exit_code != 0:

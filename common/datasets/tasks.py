@@ -15,6 +15,9 @@ from common.datasets.download import MIRROR_ENV
 from common.datasets.steps import DATA_DIR_ENV, DEFAULT_DATA_DIR
 
 Main = Callable[[Sequence[str] | None], int]
+# Where the dataset is prepared when it is not here: called with the task's context and options
+# (common/backendai/benchmark_tasks.py prepares it in a Backend.AI virtual folder).
+ClusterPrepare = Callable[..., None]
 
 HELP = {
     "data_dir": f"dataset root (default: ${DATA_DIR_ENV}, else <collection>.data_dir from invoke.yaml)",
@@ -27,8 +30,10 @@ HELP = {
 }
 
 
-def dataset_collection(name: str, download_main: Main, verify_main: Main) -> Collection:
-    """A collection with download, verify and prepare, configured under `name`."""
+def dataset_collection(name: str, download_main: Main, verify_main: Main,
+                       cluster_prepare: ClusterPrepare, cluster_help: dict[str, str]) -> Collection:
+    """A collection with download, verify and prepare, configured under `name`; `prepare --on-cluster`
+    and `prepare --upload DIR` go to `cluster_prepare`."""
 
     def settings(c) -> dict:
         return c.config.get(name, {})
@@ -60,9 +65,17 @@ def dataset_collection(name: str, download_main: Main, verify_main: Main) -> Col
         """Check every file's checksum and the layout; exits non-zero naming each problem."""
         call(verify_main, [*common_argv(c, data_dir, jobs, sample), *(["--full"] if full else [])])
 
-    @task(help={k: HELP[k] for k in ("data_dir", "mirror", "from_dir", "sample", "seed", "jobs")})
-    def prepare(c, data_dir=None, mirror=None, from_dir=None, sample=False, seed=0, jobs=4):
-        """download, then verify: the dataset is ready for training when this succeeds."""
+    @task(auto_shortflags=False, help={**{k: HELP[k] for k in ("data_dir", "mirror", "from_dir", "sample", "seed",
+                                                               "jobs")}, **cluster_help})
+    def prepare(c, data_dir=None, mirror=None, from_dir=None, sample=False, seed=0, jobs=4, on_cluster=False,
+                upload=None, vfolder=None, image=None, cpus=2, mem="8g", timeout=6 * 3600):
+        """download, then verify: the dataset is ready for training when this succeeds (here, or in a
+        Backend.AI virtual folder with --on-cluster / --upload DIR)."""
+        if on_cluster or upload:
+            mirror = mirror or os.environ.get(settings(c).get("mirror_env", MIRROR_ENV))
+            cluster_prepare(c, vfolder=vfolder, image=image, upload=upload, sample=sample, seed=seed, mirror=mirror,
+                            cpus=int(cpus), mem=mem, timeout=float(timeout))
+            return
         call(download_main, download_argv(c, data_dir, mirror, from_dir, sample, seed, jobs))
         call(verify_main, common_argv(c, data_dir, jobs, sample))
 

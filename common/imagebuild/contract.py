@@ -30,6 +30,8 @@ PASS, FAIL, SKIP = "pass", "FAIL", "skip"
 # What the agent's /opt/kernel/entrypoint.sh calls before dropping to the session user.
 ENTRYPOINT_BINARIES = ("sh", "bash", "getent", "cut", "sed", "tr", "cat", "chown", "chmod", "ln", "date",
                        "chpasswd", "groupadd", "useradd", "usermod")
+# What a cluster session's launcher (common.mlperf.launcher) needs to reach the other containers.
+CLUSTER_BINARIES = ("ssh",)
 MIN_GLIBC = (2, 17)
 SERVICE_DEFS = "/etc/backend.ai/service-defs"
 MARK = "@@"
@@ -59,7 +61,7 @@ print(json.dumps(out))
 """
 
 SHELL_PROBE = f"""
-for tool in {" ".join(ENTRYPOINT_BINARIES)}; do echo "{MARK}bin $tool $(command -v "$tool")"; done
+for tool in {" ".join((*ENTRYPOINT_BINARIES, *CLUSTER_BINARIES))}; do echo "{MARK}bin $tool $(command -v "$tool")"; done
 echo "{MARK}glibc $( (getconf GNU_LIBC_VERSION || ldd --version) 2>&1 | head -n 1)"
 if [ -x "$RUNTIME" ] && [ -f "$RUNTIME" ]; then echo "{MARK}runtime executable"
 elif [ -e "$RUNTIME" ]; then echo "{MARK}runtime not-executable"
@@ -241,6 +243,11 @@ def check_system(report: ContractReport, probe: Probe) -> None:
         report.add("binaries", FAIL, f"missing {', '.join(missing)}; Backend.AI's entrypoint calls them")
     else:
         report.add("binaries", PASS, "entrypoint binaries present")
+    if missing := [name for name in CLUSTER_BINARIES if not probe.binaries.get(name)]:
+        report.add("cluster-ssh", FAIL, f"missing {', '.join(missing)} (openssh-client): multi-container "
+                   "sessions start the other containers' workers over SSH")
+    else:
+        report.add("cluster-ssh", PASS, "ssh client for multi-container sessions")
     version = _glibc_version(probe.glibc)
     if version is None:
         report.add("glibc", FAIL, f"cannot tell the C library version ({probe.glibc!r}); the agent's "

@@ -7,6 +7,9 @@ uses it; the checker itself must be installed in the interpreter given (default:
 
 API:
 - `check_log(log_path, ruleset, *, python=sys.executable) -> Verdict`
+- `check_in_worker(log_path, ruleset) -> Verdict`: the same checks called in this process, as
+  `result_summarizer` calls them (quiet), for worker processes that check many logs: it silences
+  the root logger of the process it runs in, so call it only in a process of its own.
 - `Verdict.passed`: the checker said SUCCESS.
 - `Verdict.complaints`: one text per failed rule (the checker's own words).
 - `Verdict.quality_target_missed`: one complaint is the quality target (the eval_accuracy rule that
@@ -18,6 +21,7 @@ API:
 
 from __future__ import annotations
 
+import logging
 import re
 import subprocess
 import sys
@@ -91,3 +95,20 @@ def check_log(log_path: Path, ruleset: str, *, python: str = sys.executable) -> 
         c.strip() for c in records[last_warning][1].split(_SEPARATOR) if c.strip()
     ]
     return Verdict(log_path, ruleset, False, complaints)
+
+
+def check_in_worker(log_path: Path, ruleset: str) -> Verdict:
+    from mlperf_logging.compliance_checker import mlp_compliance  # noqa: PLC0415 - only in worker processes
+
+    # The checker logs every rule through the root logger; its verdict is in the checker's state.
+    logging.disable(logging.CRITICAL)
+    # Configs still queued after a crash on an earlier log would be checked against the next one.
+    mlp_compliance.enqueued_configs.clear()
+    checker = mlp_compliance.make_checker(usage="training", ruleset=ruleset, quiet=True, werror=False)
+    try:
+        passed = checker.check_file(str(log_path), f"training_{ruleset}/common.yaml")
+    except Exception as error:  # the checker's rules run as eval()'d code: anything can escape
+        return Verdict(log_path, ruleset, False, [f"the compliance checker crashed on this log: "
+                                                   f"{type(error).__name__}: {error}"])
+    complaints = [] if passed else [*checker.overwritable.values(), *checker.not_overwritable]
+    return Verdict(log_path, ruleset, passed, complaints)

@@ -3,7 +3,8 @@
 It does what the reference `run_and_time.sh` scripts meant to do, and what they got wrong: it
 prints `STARTING TIMING RUN AT <date>` and `ENDING TIMING RUN AT <date>`, ends each run with
 `RESULT,<BENCHMARK>,<seed>,<seconds>,<user>,<start>`, and exits with the *training's* exit code.
-Stdlib only (it never imports torch): the training runs in a child process.
+It never imports torch: the training runs in a child process (the score at the end of a series
+needs `mlperf_logging`, as the compliance verdict does).
 
 The training module's contract: `python -m <module> <args> --seed N --log-file PATH` writes its
 MLPerf log (see `common.mlperf.mllog`) to PATH and exits 0 when it reached the quality target. With
@@ -18,11 +19,13 @@ API:
 - `main(benchmark, args, train_args) -> int`: runs `args.runs` seeded runs one after another (seed,
   seed+1, ...; a random seed when none is given), each log in the results layout
   (`common.mlperf.results`), then the compliance checker's verdict (`common.mlperf.compliance`). Returns the
-  first non-zero training exit code, else 0. An interrupt stops the series. After 3 or more runs
-  it prints the olympic-mean score of the results folder.
+  first non-zero training exit code, else 0. An interrupt stops the series. At its end it writes
+  `systems/<system>.json` beside the results folder (`common.results.systems`) and prints the
+  folder's `results.summary` line (`common.results.summary`).
 - `run_training(command) -> TimedRun`: one timed child, SIGINT/SIGTERM forwarded to it
   (the child runs in its own session, so a terminal's Ctrl-C reaches it exactly once).
-- `training_command(benchmark, train_args, *, seed, log_file, nproc_per_node) -> list[str]`.
+- `training_command(benchmark, train_args, *, seed, log_file, nproc_per_node) -> list[str]`: in a
+  Backend.AI cluster session (or with `--nproc-per-node auto`) through `common.mlperf.launcher`.
 """
 
 from __future__ import annotations
@@ -35,12 +38,15 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
-from common.mlperf import compliance, results
+from common.mlperf import compliance, launcher, results
+from common.results import layout, summary, systems
+from common.results.logs import read_log
 
 _FORWARDED = (signal.SIGINT, signal.SIGTERM)
 
@@ -51,6 +57,9 @@ class Benchmark:
     result_name: str
     train_module: str
     ruleset: str
+    # The training's option for submission_platform; the system's name goes there (as in MLPerf
+    # submissions) unless it is the default "local".
+    platform_option: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,23 +75,38 @@ def build_parser(benchmark: Benchmark, description: str) -> argparse.ArgumentPar
                                      description=description)
     parser.add_argument("--seed", type=int, default=None, help="seed of the first run (default: random)")
     parser.add_argument("--runs", type=int, default=1, help="seeded runs one after another (MLPerf: 5)")
-    parser.add_argument("--nproc-per-node", type=int, default=1, help="workers on this node (torchrun)")
+    parser.add_argument("--nproc-per-node", type=_workers, default="1",
+                        help="workers per node (torchrun); auto: one per visible GPU, else one")
     parser.add_argument("--results-dir", type=Path, default=Path("results"),
                         help="root of the MLPerf results layout (default: ./results)")
     parser.add_argument("--system", default=os.environ.get("MLPERF_SYSTEM", "local"),
-                        help="system name in the results layout (env MLPERF_SYSTEM)")
-    parser.add_argument("--no-compliance", action="store_true", help="skip the compliance checker")
+                        help="system name in the results layout (env MLPERF_SYSTEM); auto: from the nodes "
+                             "and GPUs, e.g. bai-2x8xH100")
+    parser.add_argument("--no-compliance", action="store_true",
+                        help="skip the compliance verdict after each run (the score at the end checks every log)")
     return parser
 
 
 def training_command(
-    benchmark: Benchmark, train_args: list[str], *, seed: int, log_file: Path, nproc_per_node: int
+    benchmark: Benchmark, train_args: list[str], *, seed: int, log_file: Path, nproc_per_node: str | int,
+    environ: Mapping[str, str] | None = None,
 ) -> list[str]:
+    """The training's command: through the launcher in a Backend.AI cluster session or for `auto`
+    workers, through torchrun --standalone for several workers here, else the module itself."""
+    environ = os.environ if environ is None else environ
     tail = ["-m", benchmark.train_module, *train_args, "--seed", str(seed), "--log-file", str(log_file)]
-    if nproc_per_node > 1:
+    if str(nproc_per_node) == "auto" or int(environ.get("BACKENDAI_CLUSTER_SIZE", "1") or 1) > 1:
+        return [sys.executable, "-m", "common.mlperf.launcher", f"--nproc-per-node={nproc_per_node}", "--", *tail]
+    if int(nproc_per_node) > 1:
         return [sys.executable, "-m", "torch.distributed.run", "--standalone",
                 f"--nproc-per-node={nproc_per_node}", *tail]
     return [sys.executable, *tail]
+
+
+def _workers(value: str) -> str:
+    if value == "auto" or (value.isdigit() and int(value) >= 1):
+        return value
+    raise argparse.ArgumentTypeError(f"expected a number of workers (at least 1) or auto, not {value!r}")
 
 
 def run_training(command: list[str]) -> TimedRun:
@@ -118,23 +142,29 @@ def _stamp(moment: datetime) -> str:
 
 
 def main(benchmark: Benchmark, args: argparse.Namespace, train_args: list[str]) -> int:
-    if args.runs < 1 or args.nproc_per_node < 1:
-        print("run_and_time: --runs and --nproc-per-node must be at least 1", file=sys.stderr)
+    if args.runs < 1:
+        print("run_and_time: --runs must be at least 1", file=sys.stderr)
         return 2
+    if args.system == "auto":
+        args.system = launcher.system_name(os.environ, launcher.accelerator_names())
     first_seed = args.seed if args.seed is not None else random.SystemRandom().randint(0, 2**31 - 1)
     first_failure = 0
+    last_log: Path | None = None
     for offset in range(args.runs):
         seed = first_seed + offset
         final = results.next_result_path(args.results_dir, args.system, benchmark.name)
         partial = final.with_name(final.name + ".partial")
         partial.parent.mkdir(parents=True, exist_ok=True)
-        command = training_command(benchmark, train_args, seed=seed, log_file=partial,
+        named = benchmark.platform_option and args.system != "local"
+        platform = [benchmark.platform_option, args.system] if named else []
+        command = training_command(benchmark, [*train_args, *platform], seed=seed, log_file=partial,
                                    nproc_per_node=args.nproc_per_node)
         print(f"STARTING TIMING RUN AT {_stamp(datetime.now())}", flush=True)
         run = run_training(command)
         print(f"ENDING TIMING RUN AT {_stamp(datetime.now())}", flush=True)
         if partial.exists():
             partial.replace(final)
+            last_log = final
             print(f"MLPerf log: {final}", flush=True)
             if not args.no_compliance:
                 print(_verdict_line(final, benchmark.ruleset), flush=True)
@@ -147,12 +177,22 @@ def main(benchmark: Benchmark, args: argparse.Namespace, train_args: list[str]) 
             print(f"run_and_time: interrupted ({signal.Signals(run.interrupted_by).name}); "
                   f"stopping after run {offset + 1} of {args.runs}", file=sys.stderr)
             break
-    if args.runs >= 3:
-        summary = results.summarize(args.results_dir, args.system, benchmark.name)
-        score = f"{summary.score_minutes:.2f} minutes" if summary.score_minutes is not None else "none"
-        print(f"SCORE,{benchmark.result_name},{score} ({summary.reason}, {len(summary.runs)} runs in "
-              f"{results.result_dir(args.results_dir, args.system, benchmark.name)})", flush=True)
+    if last_log is not None:
+        print(_described(args.results_dir, args.system, last_log), flush=True)
+    folder = layout.project_folder(args.results_dir, args.system, benchmark.name)
+    print(summary.headline(summary.summarize_folders([folder], ruleset=benchmark.ruleset).results[0]), flush=True)
     return first_failure
+
+
+def _described(results_dir: Path, system: str, log_path: Path) -> str:
+    try:
+        written = systems.describe_local_run(layout.submission_root(results_dir), system, read_log(log_path))
+    except systems.SystemDescriptionError as error:
+        return f"run_and_time: {error}"
+    if written.changes:
+        return (f"System description: {written.path}; it described another machine before "
+                f"({'; '.join(written.changes)}): give each machine its own --system")
+    return f"System description: {written.path}"
 
 
 def _verdict_line(log_path: Path, ruleset: str) -> str:

@@ -10,13 +10,27 @@ from invoke import Exit, Task, task
 from common.datasets.steps import DATA_DIR_ENV, DEFAULT_DATA_DIR
 
 Main = Callable[[Sequence[str] | None], int]
+# Where runs go when they are not here: called with the task's context and options
+# (common/backendai/benchmark_tasks.py runs them as Backend.AI batch sessions).
+ClusterRun = Callable[..., None]
 
 
-def run_task(name: str, run_main: Main, description: str, mlperf_runs: int, sample_help: str) -> Task:
-    """A `run` task bound to one benchmark's run_and_time.main and its `<name>.data_dir` setting."""
+def run_task(name: str, run_main: Main, description: str, mlperf_runs: int, sample_help: str,
+             cluster_run: ClusterRun, cluster_help: dict[str, str]) -> Task:
+    """A `run` task bound to one benchmark's run_and_time.main and its `<name>.data_dir` setting;
+    `--on-cluster` hands the runs to `cluster_run`."""
 
-    def run(c, data_dir=None, seed=None, runs=1, nproc_per_node=1, sample=False, results_dir="results",
-            system=None):
+    def run(c, data_dir=None, seed=None, runs=1, nproc_per_node="1", sample=False, results_dir="results",
+            system=None, on_cluster=False, image=None, vfolder=None, results_vfolder=None, nodes=1,
+            cluster_mode="single-node", gpus_per_node="0", gpu_slot="cuda.device", cpus_per_node=2,
+            mem_per_node="8g", shmem=None, timeout=4 * 3600, start_timeout=600):
+        if on_cluster:
+            cluster_run(c, image=image, vfolder=vfolder, results_vfolder=results_vfolder, nodes=int(nodes),
+                        cluster_mode=cluster_mode, gpus_per_node=float(gpus_per_node), gpu_slot=gpu_slot,
+                        cpus_per_node=int(cpus_per_node), mem_per_node=mem_per_node, shmem=shmem, runs=int(runs),
+                        seed=None if seed is None else int(seed), system=system, sample=sample,
+                        timeout=float(timeout), start_timeout=float(start_timeout), results_dir=results_dir)
+            return
         data_dir = (data_dir or os.environ.get(DATA_DIR_ENV)
                     or c.config.get(name, {}).get("data_dir", DEFAULT_DATA_DIR))
         argv = ["--data-dir", str(data_dir), "--runs", str(runs), "--nproc-per-node", str(nproc_per_node),
@@ -26,8 +40,11 @@ def run_task(name: str, run_main: Main, description: str, mlperf_runs: int, samp
             raise Exit(code=code)
 
     run.__doc__ = description
-    return task(run, help={
+    return task(run, auto_shortflags=False, help={
         "data_dir": f"dataset root (default: ${DATA_DIR_ENV}, else {name}.data_dir)",
         "seed": "seed of the first run (default: random)", "runs": f"seeded runs (MLPerf: {mlperf_runs})",
-        "nproc_per_node": "workers on this node (torchrun)", "sample": sample_help,
-        "results_dir": "root of the results layout", "system": "system name in the results layout"})
+        "nproc_per_node": "workers on this node (torchrun); auto: one per GPU", "sample": sample_help,
+        "results_dir": "root of the results layout",
+        "system": "system name in the results layout (on a cluster default: from what the session got, "
+                  "e.g. bai-2x8xH100)",
+        **cluster_help})

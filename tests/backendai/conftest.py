@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,10 +27,13 @@ from common.backendai.sandbox.lines import line_of
 from common.backendai.server import Server
 from common.labels.dockerfile import inject_labels
 from common.labels.rules import resolve_labels
+from tests.imagebuild.wheelhouse import TORCH_WITH_VISION, WheelhouseServer, ensure_wheelhouse
 
 # Away from the default (18000) so a developer's own sandboxes keep running beside the tests; each
 # line adds its own offset (23.09 +0, 26.9 +2000, 26.4 +4000).
 TEST_PORT_BASE = int(os.environ.get("MLPERF_BAI_TEST_PORT_BASE", "28000"))
+TRAINING_WHEELHOUSE = Path("/tmp/mlperf-bai-harness/wheelhouse-training")
+TRAINING_WHEELHOUSE_PORT = 47312  # beside the image tests' wheelhouse (47311), each URL stable for the cache
 # Each line in its own subfolder, kept between runs (down removes the data but keeps the virtualenv),
 # so that a rerun skips pip.
 TEST_ROOT = Path(os.environ.get("MLPERF_BAI_TEST_SANDBOX", "/tmp/mlperf-bai-sandbox-test"))
@@ -88,6 +93,32 @@ def batch_image(base_image: str, project_repo: str, client_config: bai_client.AP
     push(engine, reference)
     bai_register.register(reference, config=client_config)
     return reference
+
+
+@pytest.fixture(scope="session")
+def benchmark_images(base_image: str, project_repo: str, client_config: bai_client.APIConfig) -> dict[str, str]:
+    """Both benchmark images of the matrix entry CUDA 12.4 / Python 3.11, built on the local base with a
+    PyTorch and torchvision that train here on the CPU, pushed and registered. Their tags do not change
+    between runs, so a machine that ran the tests before reuses the layers in its engine and registry
+    (and the second line's build is all cache: only the project in the name differs)."""
+    registry_host, project = project_repo.split("/", 1)
+    with WheelhouseServer(ensure_wheelhouse(TRAINING_WHEELHOUSE, torch=TORCH_WITH_VISION),
+                          port=TRAINING_WHEELHOUSE_PORT) as server:
+        build = subprocess.run(
+            [sys.executable, "-m", "common.imagebuild.build", "--cuda", "12.4", "--py", "3.11",
+             "--registry", registry_host, "--project", project, "--base-image", base_image,
+             "--pip-index-url", server.index_url, "--torch-index-url", server.index_url, "--network", "host",
+             "--torch-requirement", " ".join(TORCH_WITH_VISION)],
+            capture_output=True, text=True, check=False, timeout=3600)
+    assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
+    engine = docker.from_env()
+    references = {}
+    for benchmark in ("maskrcnn", "gnmt"):
+        reference = f"{project_repo}/mlperf-{benchmark}:0.1.0-cuda12.4-py3.11"
+        push(engine, reference)
+        bai_register.register(reference, config=client_config)
+        references[benchmark] = reference
+    return references
 
 
 @pytest.fixture(scope="session")

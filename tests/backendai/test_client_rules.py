@@ -1,9 +1,7 @@
 """Fast checks of the client's per-release rules: version parsing, the session request each release
-gets, the exit-code wrapper (run by a real sh), and how scan errors are read."""
+gets, and how scan errors are read."""
 
 from __future__ import annotations
-
-import subprocess
 
 import pytest
 
@@ -26,7 +24,7 @@ def test_releases_parse_whatever_their_spelling() -> None:
 
 def test_rules_follow_the_release_and_say_since_when() -> None:
     assert not V23.has("vfolder_trash") and V24.has("vfolder_trash") and V26.has("vfolder_trash")
-    assert V23.has_exit_codes and V24.has_exit_codes and not V26.has_exit_codes
+    assert not V24.has("events_need_session") and V26.has("events_need_session")
     assert V26.rule("rescan_by_registry").startswith("since 25.6.0, rescan_images looks its argument up")
     assert str(V26) == "Backend.AI 26.9.6 at http://127.0.0.1:1"
     assert all(rule.since >= (24, 3, 0) for rule in RULES.values()), "23.09 is the baseline"
@@ -40,35 +38,14 @@ def request(**overrides) -> batch.SessionRequest:
 
 
 def test_each_release_gets_only_what_it_takes() -> None:
-    """23.09's trafaret schema refuses keys it does not know; 24.09 adds batch_timeout and mount
-    options; 25.13+ loses the exit code, so the command is wrapped there."""
+    """23.09's trafaret schema refuses keys it does not know; 24.09 adds batch_timeout and mount options."""
     old, mid, new = (request().body(server) for server in (V23, V24, V26))
     assert "batch_timeout" not in old and "mount_options" not in old["config"]
     assert mid["batch_timeout"] == new["batch_timeout"] == 90
-    assert mid["config"]["mount_options"] == {"data": {"permission": "ro"}}
-    assert old["startupCommand"] == mid["startupCommand"] == "true"
-    assert new["startupCommand"] == batch.wrap_command("true")
+    assert mid["config"]["mount_options"] == new["config"]["mount_options"] == {"data": {"permission": "ro"}}
+    assert old["startupCommand"] == mid["startupCommand"] == new["startupCommand"] == "true"
+    assert old["enqueueOnly"] and not old["reuseIfExists"] and old["type"] == "batch"
     assert "mount_options" not in request(read_only=frozenset()).body(V26)["config"]
-
-
-@pytest.mark.parametrize(("command", "code", "out"), [
-    ("echo hello", 0, "hello\n"),
-    ("echo failing >&2; exit 7", 7, ""),
-    ("no-such-command-here", 127, ""),
-    ("echo one\necho two  # a comment that must not swallow the wrapper", 0, "one\ntwo\n"),
-    ("cd /; false", 1, ""),
-])
-def test_wrapped_command_keeps_its_exit_code_and_prints_it_last(command: str, code: int, out: str) -> None:
-    done = subprocess.run(["sh", "-c", batch.wrap_command(command)], capture_output=True, text=True)
-    assert done.returncode == code
-    found, rest = batch.exit_code_from_logs(done.stdout)
-    assert found == code and rest == out
-
-
-def test_logs_without_the_marker_give_no_exit_code() -> None:
-    assert batch.exit_code_from_logs("just output\n") == (None, "just output\n")
-    logs = f"a\n{batch.EXIT_MARKER}=3\nb\n{batch.EXIT_MARKER}=-2\n"
-    assert batch.exit_code_from_logs(logs) == (-2, f"a\n{batch.EXIT_MARKER}=3\nb\n")
 
 
 def test_scan_errors_are_read_from_the_done_message() -> None:

@@ -86,11 +86,11 @@ def test_batch_exit_zero_returns_stdout_and_stderr(batch_image: str, client_conf
 
 
 def test_run_task_exits_with_the_session_exit_code(batch_image: str, sandbox: SandboxLayout) -> None:
-    """26.x reports no exit code (the events carry exitCode null): the client's wrapper brings it."""
+    """26.x reports no exit code (the events carry exitCode null): the framed command brings it."""
     done = invoke(sandbox, "bai.run", batch_image, "--command", PYTHON_JOB.format(code=7),
                   "--resources", "cpu=1,mem=2g")
     assert done.returncode == 7, done.stderr
-    assert "to-stdout 42" in done.stdout and "MLPERF-BAI-EXIT-CODE" not in done.stdout
+    assert "to-stdout 42" in done.stdout and "::mlperf-bai:" not in done.stdout
     assert "FAILURE, exit code 7" in done.stderr
 
 

@@ -5,6 +5,7 @@ Real users build FROM CUDA images; tests substitute this one (no registry can be
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import tempfile
@@ -13,10 +14,14 @@ from pathlib import Path
 from .docker_engine import ensure_docker_engine
 from .system import HarnessError, ensure_commands
 
-BASE_IMAGE_TAG = "mlperf-bai-test/debian-python:bookworm-py3.11"
 SUITE = "bookworm"
 MIRROR = os.environ.get("HARNESS_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-PACKAGES = ("python3", "python3-venv", "python3-pip", "ca-certificates", "bash", "passwd", "procps")
+# openssh-client: cluster sessions start the sub containers' workers over SSH.
+PACKAGES = ("python3", "python3-venv", "python3-pip", "ca-certificates", "bash", "passwd", "procps",
+            "openssh-client")
+# The tag names the package set, so a machine that cached an older base builds the new one.
+BASE_IMAGE_TAG = ("mlperf-bai-test/debian-python:bookworm-py3.11-"
+                  + hashlib.sha256(" ".join(PACKAGES).encode()).hexdigest()[:8])
 
 
 def image_exists(tag: str) -> bool:

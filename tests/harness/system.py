@@ -14,6 +14,7 @@ APT_PACKAGES = {
     "docker-registry": "docker-registry",
     "skopeo": "skopeo",
     "debootstrap": "debootstrap",
+    "chromium": "chromium",
 }
 
 

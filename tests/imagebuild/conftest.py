@@ -60,7 +60,8 @@ def wheelhouse_url() -> Iterator[tuple[str, bool]]:
         warnings.warn(f"tests/imagebuild build the images without PyTorch: the wheel {TORCH_CPU} (CPython 3.11, "
                       f"linux x86_64) is neither in pip's configured indexes nor on {PYTORCH_CPU_INDEX}; put it "
                       "where pip finds it (PIP_FIND_LINKS) to test the torch checks too", stacklevel=1)
-    with WheelhouseServer(ensure_wheelhouse(WHEELHOUSE, torch_index=source)) as server:
+    torch = [TORCH_CPU] if source is not None else []
+    with WheelhouseServer(ensure_wheelhouse(WHEELHOUSE, torch=torch, torch_index=source or None)) as server:
         yield server.index_url, source is not None
 
 

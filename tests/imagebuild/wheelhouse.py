@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import tomllib
+from collections.abc import Sequence
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,6 +23,9 @@ from common.imagebuild.matrix import ROOT
 TORCH_CPU = "torch==2.13.0+cpu"
 # Where the CPU wheel comes from when pip's own configuration has none: PyTorch's CPU index.
 PYTORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+# PyTorch with torchvision, for images that train (the CUDA build; it runs on the CPU here). PyPI's
+# torchvision does not load beside the CPU-only torch build.
+TORCH_WITH_VISION = ("torch==2.14.1", "torchvision==0.29.1")
 REQUIREMENT_FILES = ("images/requirements-services.txt", "object_detection/requirements.txt",
                      "translation/requirements.txt")
 BUILD_BACKEND = ("setuptools>=68", "wheel")
@@ -47,13 +51,13 @@ def write_simple_index(directory: Path) -> None:
         page.write_text(f"<!DOCTYPE html><html><body>\n{links}</body></html>\n")
 
 
-def ensure_wheelhouse(directory: Path, *, torch_index: str | None) -> Path:
-    """Download what the images install for CPython 3.11 (once; a stamp marks a complete download).
-    `torch_index`: "" for pip's own configuration, a URL for PyTorch's index, None for no PyTorch."""
+def ensure_wheelhouse(directory: Path, *, torch: Sequence[str] = (), torch_index: str | None = None) -> Path:
+    """Download what the images install for CPython 3.11, and `torch` (requirements, from `torch_index`
+    too when given), once; a stamp marks a complete download."""
     requirements = [arg for path in REQUIREMENT_FILES for arg in ("-r", str(ROOT / path))]
     # The project's own dependencies: the Dockerfiles `pip install` the project.
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    wanted = [*requirements, *project, *BUILD_BACKEND, *([TORCH_CPU] if torch_index is not None else [])]
+    wanted = [*requirements, *project, *BUILD_BACKEND, *torch]
     contents = "\n".join([*wanted, *((ROOT / p).read_text() for p in REQUIREMENT_FILES)])
     stamp = directory / f"{STAMP}-{hashlib.sha256(contents.encode()).hexdigest()[:16]}"
     if stamp.exists():
@@ -83,11 +87,11 @@ def torch_wheel_source() -> str | None:
 class WheelhouseServer:
     """http.server over the wheelhouse on 127.0.0.1, in a thread of the test process."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, port: int = PREFERRED_PORT) -> None:
         handler = partial(_QuietHandler, directory=str(directory))
         # The index URL is a build argument, hence part of the layer cache key: keep it stable.
         try:
-            self.httpd = ThreadingHTTPServer(("127.0.0.1", PREFERRED_PORT), handler)
+            self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
         except OSError:
             self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

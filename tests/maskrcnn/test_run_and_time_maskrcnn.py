@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from common.mlperf import compliance, results
+from common.mlperf import compliance
+from common.results.logs import read_log
 from tests.conftest import REPO_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.training]
@@ -25,13 +26,15 @@ def test_two_gloo_workers_report_the_global_batch(
     maskrcnn_sample: Path, tmp_path: Path, driver_env: dict[str, str]
 ) -> None:
     proc = _driver(["--seed", "5", "--data-dir", str(maskrcnn_sample), "--sample", "--nproc-per-node", "2",
-                    "--results-dir", str(tmp_path), "--system", "cpu2", "--batch-size", "1", "--max-iters", "2"],
+                    "--results-dir", str(tmp_path / "results"), "--system", "cpu2", "--batch-size", "1",
+                    "--max-iters", "2"],
                    driver_env)
     out, err = proc.communicate(timeout=900)
     assert proc.returncode == 1, err[-3000:]  # torchrun's code for workers that missed the target
     assert "exitcode  : 3" in err
-    assert out.strip().splitlines()[-1].startswith("RESULT,OBJECT_DETECTION,5,")
-    log = tmp_path / "cpu2" / "maskrcnn" / "result_0.txt"
+    assert next(ln for ln in out.splitlines() if ln.startswith("RESULT,")).startswith("RESULT,OBJECT_DETECTION,5,")
+    assert out.strip().splitlines()[-1].startswith("cpu2/maskrcnn: no score (")  # the summary line ends the series
+    log = tmp_path / "results" / "cpu2" / "maskrcnn" / "result_0.txt"
     events = [json.loads(line.split(":::MLLOG ", 1)[1]) for line in log.read_text().splitlines()]
     assert [e["value"] for e in events if e["key"] == "global_batch_size"] == [2]
     assert [e["value"] for e in events if e["key"] == "seed"] == [5]  # rank 0 alone writes the log
@@ -43,7 +46,7 @@ def test_an_interrupt_logs_aborted_and_exits_non_zero(
     maskrcnn_sample: Path, tmp_path: Path, driver_env: dict[str, str]
 ) -> None:
     proc = _driver(["--seed", "9", "--data-dir", str(maskrcnn_sample), "--sample", "--no-compliance",
-                    "--results-dir", str(tmp_path)], driver_env)
+                    "--results-dir", str(tmp_path / "results")], driver_env)
     assert proc.stdout is not None
     for line in proc.stdout:
         if '"key": "epoch_start"' in line:
@@ -52,6 +55,5 @@ def test_an_interrupt_logs_aborted_and_exits_non_zero(
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 128 + signal.SIGINT, err[-3000:]
     assert "interrupted by SIGINT" in err
-    record = results.read_run(tmp_path / "local" / "maskrcnn" / "result_0.txt")
-    assert record.status == "aborted"
-    assert out.strip().splitlines()[-1].startswith("RESULT,OBJECT_DETECTION,9,")
+    assert read_log(tmp_path / "results" / "local" / "maskrcnn" / "result_0.txt").status == "aborted"
+    assert next(ln for ln in out.splitlines() if ln.startswith("RESULT,")).startswith("RESULT,OBJECT_DETECTION,9,")

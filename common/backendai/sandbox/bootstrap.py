@@ -70,8 +70,11 @@ def client_environment(layout: SandboxLayout) -> dict[str, str]:
             "BACKEND_ACCESS_KEY": keys["access_key"], "BACKEND_SECRET_KEY": keys["secret_key"]}
 
 
-def write_configs(layout: SandboxLayout) -> None:
-    """Render the line's config templates (every `up`, so a changed template or port base takes effect)."""
+def write_configs(layout: SandboxLayout, session_ids: tuple[int, int] = (0, 0)) -> None:
+    """Render the line's config templates (every `up`, so a changed template or port base takes effect).
+
+    `session_ids`: uid and gid of the sessions' user and the storage proxy (install.ensure_session_user).
+    """
     ports = layout.ports
     first, last = ports.container_range
     values = {**load_secrets(layout), **ports.monitors, "root": str(layout.root),
@@ -81,7 +84,7 @@ def write_configs(layout: SandboxLayout) -> None:
               "agent_id": layout.agent_id, "metadata_server_port": ports.metadata_server,
               "storage_client_port": ports.storage_client, "storage_manager_port": ports.storage_manager,
               "storage_internal_port": ports.storage_internal, "container_port_first": first,
-              "container_port_last": last}
+              "container_port_last": last, "session_uid": session_ids[0], "session_gid": session_ids[1]}
     for template in [layout.line.templates / name for name in CONFIG_FILES] + [TEMPLATES / MOCK_ACCELERATOR]:
         write_private(layout.cfg / template.name, Template(template.read_text()).substitute(values))
     write_private(layout.client_env,

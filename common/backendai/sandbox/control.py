@@ -8,6 +8,7 @@ the manager through etcd and redis). 26.x's three run in the sandbox's service c
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
@@ -83,10 +84,14 @@ def up(layout: SandboxLayout, registries: Sequence[str] = DEFAULT_REGISTRIES,
         progress(f"Python {layout.line.python}: Debian {container.SUITE} root filesystem, service container")
         container.ensure_service_container(layout, container.ensure_rootfs_image(layout))
     install.ensure_virtualenv(layout)
+    session_ids = install.ensure_session_user()
     layout.volume.mkdir(parents=True, exist_ok=True)
     # Layout version 3; without it the proxy assumes an old (v2) structure and says so.
     (layout.volume / "version.txt").write_text("3\n")
-    bootstrap.write_configs(layout)
+    # The proxy works as the sessions' user once it has bound its ports.
+    for path in (layout.root / "ipc", layout.volume, *layout.volume.rglob("*")):
+        os.chown(path, *session_ids)
+    bootstrap.write_configs(layout, session_ids)
     bootstrap.generate_rpc_keys(layout)
     progress("starting PostgreSQL, redis, etcd")
     start_postgres(layout)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import resource
 import shutil
 import subprocess
@@ -11,7 +12,7 @@ import sys
 from pathlib import Path
 
 from common.backendai.sandbox import cache, container
-from common.backendai.sandbox.layout import SandboxLayout
+from common.backendai.sandbox.layout import SESSION_USER, SandboxLayout
 from common.backendai.sandbox.lines import Line
 from common.backendai.sandbox.processes import SandboxError
 
@@ -26,6 +27,26 @@ def postgres_bin() -> Path:
     if not versions:
         raise SandboxError("PostgreSQL server binaries not found under /usr/lib/postgresql")
     return versions[-1].parent
+
+
+def ensure_session_user() -> tuple[int, int]:
+    """uid and gid the sandbox's sessions run as, a system user made once (root only).
+
+    Not root: the kernel's dropbear refuses root logins (`-w`), so containers of a cluster session could
+    not reach each other over SSH. The storage proxy runs as the same user, so the folders it creates
+    are writable inside the sessions.
+    """
+    try:
+        entry = pwd.getpwnam(SESSION_USER)
+    except KeyError:
+        if os.geteuid() != 0:
+            raise SandboxError(f"the sandbox runs sessions as the system user {SESSION_USER}; create it as root "
+                               f"(useradd --system --user-group {SESSION_USER})") from None
+        subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
+                        "--shell", "/usr/sbin/nologin", "--comment", "Backend.AI sandbox sessions", SESSION_USER],
+                       check=True)
+        entry = pwd.getpwnam(SESSION_USER)
+    return entry.pw_uid, entry.pw_gid
 
 
 def ensure_debian_packages() -> None:

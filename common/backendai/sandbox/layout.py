@@ -14,6 +14,8 @@ from common.backendai.sandbox.lines import DEFAULT_LINE, LINES, Line
 
 DEFAULT_PORT_BASE = 18000
 STORAGE_HOST = "local:volume1"
+# The system user sessions and the storage proxy run as (common/backendai/sandbox/install.py).
+SESSION_USER = "bai-sandbox"
 
 
 @dataclass(frozen=True)

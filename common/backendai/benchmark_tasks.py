@@ -1,0 +1,120 @@
+"""The `--on-cluster` halves of `<benchmark>.prepare` and `<benchmark>.run`.
+
+The benchmark collections (object_detection/tasks.py, translation/tasks.py) hand these to the dataset
+and run task builders, which stay free of Backend.AI; the SDK is imported only when a task runs on a
+cluster. Both benchmarks therefore take the same options with the same meaning.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from invoke import Exit
+
+from common import extras
+from common.backendai.benchmark import ClusterBenchmark, NodeResources
+from common.backendai.errors import BackendAIError, BatchInterruptedError
+
+PREPARE_HELP = {
+    "on_cluster": "prepare inside a batch session of --image, into virtual folder --vfolder (created if missing)",
+    "upload": "upload a dataset prepared locally in DIR into --vfolder (resumable: skips what the folder holds)",
+    "vfolder": "virtual folder of the dataset (default: <benchmark>.vfolder)",
+    "image": "benchmark image registered on the cluster, REGISTRY/PROJECT/mlperf-<benchmark>:TAG "
+             "(default: <benchmark>.image)",
+    "cpus": "CPU cores of the prepare session", "mem": "memory of the prepare session, e.g. 16g",
+    "timeout": "seconds before the session is destroyed",
+}
+RUN_HELP = {
+    "on_cluster": "run as Backend.AI batch sessions (one per run) on the cluster of BACKEND_*",
+    "image": PREPARE_HELP["image"], "vfolder": "virtual folder holding the prepared dataset",
+    "results_vfolder": "virtual folder the runs write their logs to (default: <benchmark>.results_vfolder)",
+    "nodes": "containers in the session (cluster_size); rank 0 and the log stay in main1",
+    "cluster_mode": "single-node (all containers on one agent) or multi-node (across agents)",
+    "gpus_per_node": "GPUs per container (0: CPU, one gloo worker per container)",
+    "gpu_slot": "cuda.device (whole GPUs) or cuda.shares (fractional GPUs)",
+    "cpus_per_node": "CPU cores per container", "mem_per_node": "memory per container, e.g. 900g",
+    "shmem": "shared memory per container for the data loaders (default: 2g per GPU, at least 1g)",
+    "timeout": "seconds a run may take before its session is destroyed (reported as timed out)",
+    "start_timeout": "seconds the scheduler may keep a session waiting before it is given up",
+}
+
+
+def _setting(c, benchmark: ClusterBenchmark, key: str) -> str | None:
+    return c.config.get(benchmark.name, {}).get(key)
+
+
+def _image(c, benchmark: ClusterBenchmark, image: str | None) -> str:
+    image = image or _setting(c, benchmark, "image")
+    if not image:
+        raise Exit(f"{benchmark.name}: --on-cluster needs --image REGISTRY/PROJECT/mlperf-{benchmark.name}:TAG "
+                   f"(an image registered on the cluster), or {benchmark.name}.image in invoke.yaml", code=2)
+    return image
+
+
+def _sdk(task: str) -> None:
+    try:
+        extras.require("bai", f"invoke {task} --on-cluster")
+    except extras.MissingExtraError as exc:
+        raise Exit(str(exc), code=1) from None
+
+
+def default_shmem(gpus: float) -> str:
+    return f"{max(1, round(2 * gpus))}g"
+
+
+def prepare_on_cluster(c, benchmark: ClusterBenchmark, *, vfolder: str | None, image: str | None,
+                       upload: str | None, sample: bool, seed: int, mirror: str | None, cpus: int, mem: str,
+                       timeout: float) -> None:
+    task = f"{benchmark.name}.prepare"
+    _sdk(task)
+    from common.backendai import datasets  # noqa: PLC0415 - the SDK loads only for cluster work
+
+    vfolder = vfolder or _setting(c, benchmark, "vfolder")
+    if not vfolder:
+        raise Exit(f"{task}: give --vfolder NAME", code=2)
+    try:
+        if upload:
+            report = datasets.upload_prepared(Path(upload), vfolder)
+            print(f"{vfolder}: {len(report.uploaded)} files uploaded ({report.bytes_sent / 1e6:.1f} MB), "
+                  f"{len(report.skipped)} already there")
+            return
+        code = datasets.prepare_in_session(
+            benchmark, image=_image(c, benchmark, image), vfolder=vfolder, sample=sample, seed=seed, mirror=mirror,
+            resources=NodeResources(cpu=cpus, mem=mem), timeout=timeout,
+            say=lambda message: print(message, file=sys.stderr, flush=True))
+    except BatchInterruptedError as exc:
+        raise Exit(f"{task}: {exc}", code=130) from exc
+    except BackendAIError as exc:
+        raise Exit(f"{task}: {exc}", code=1) from exc
+    if code != 0:
+        raise Exit(code=code if 0 < code < 256 else 1)
+
+
+def run_on_cluster(c, benchmark: ClusterBenchmark, *, image: str | None, vfolder: str | None,
+                   results_vfolder: str | None, nodes: int, cluster_mode: str, gpus_per_node: float, gpu_slot: str,
+                   cpus_per_node: int, mem_per_node: str, shmem: str | None, runs: int, seed: int | None,
+                   system: str | None, sample: bool, timeout: float, start_timeout: float, results_dir: str) -> None:
+    task = f"{benchmark.name}.run"
+    _sdk(task)
+    from common.backendai import runs as cluster_runs  # noqa: PLC0415 - the SDK loads only for cluster work
+
+    if cluster_mode not in ("single-node", "multi-node"):
+        raise Exit(f"{task}: --cluster-mode is single-node or multi-node, not {cluster_mode!r}", code=2)
+    if nodes < 1 or runs < 1:
+        raise Exit(f"{task}: --nodes and --runs must be at least 1", code=2)
+    vfolder = vfolder or _setting(c, benchmark, "vfolder")
+    spec = cluster_runs.ClusterRun(
+        benchmark=benchmark, image=_image(c, benchmark, image), data_vfolder=vfolder or "",
+        results_vfolder=results_vfolder or _setting(c, benchmark, "results_vfolder") or "mlperf-results",
+        nodes=nodes, cluster_mode=cluster_mode,
+        resources=NodeResources(cpu=cpus_per_node, mem=mem_per_node, gpus=gpus_per_node, gpu_slot=gpu_slot,
+                                shmem=shmem or default_shmem(gpus_per_node)),
+        runs=runs, seed=seed, system=system, sample=sample, timeout=timeout, start_timeout=start_timeout,
+        results_dir=Path(results_dir))
+    try:
+        code = cluster_runs.run_series(spec)
+    except BackendAIError as exc:
+        raise Exit(f"{task}: {exc}", code=1) from exc
+    if code != 0:
+        raise Exit(code=code if 0 < code < 256 else 1)

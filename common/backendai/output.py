@@ -1,0 +1,80 @@
+"""The program's own output out of a Backend.AI container log.
+
+A batch session's log is the container's: the kernel runner's start-up lines (chpasswd errors, ttyd's
+coloured banner, sshd) around the command's output, every line ending in CRLF (the kernel's pty) and
+colour escapes that bleed into the next line. The startup command is therefore framed by two marker
+lines that carry a token of this session only; what lies between them is the program's, cleaned of
+carriage returns and terminal escapes. The end marker also carries the command's exit status, which a
+23.09 manager does not store.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import uuid
+from dataclasses import dataclass, field
+
+# CSI (colours, cursor), OSC (titles) and two-character escapes, as terminals parse them.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+
+
+def clean(text: str) -> str:
+    """Text as a person would read it in a terminal: no escapes, no CR of CRLF line ends."""
+    text = _ESCAPES.sub("", text).replace("\r\n", "\n")
+    # A bare CR returns the cursor: what follows overwrites the line (progress bars).
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
+
+
+@dataclass
+class FramedCommand:
+    """A shell command wrapped in begin/end markers, and the reader of its output in the log."""
+
+    command: str
+    token: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+
+    @property
+    def begin(self) -> str:
+        return f"::mlperf-bai:{self.token}:begin::"
+
+    @property
+    def end(self) -> str:
+        return f"::mlperf-bai:{self.token}:end::"
+
+    def startup_command(self) -> str:
+        """What the session runs: the markers on lines of their own, the command's status kept."""
+        return (f"printf '\\n%s\\n' {shlex.quote(self.begin)}; sh -c {shlex.quote(self.command)}; status=$?; "
+                f"printf '\\n%s %s\\n' {shlex.quote(self.end)} \"$status\"; exit $status")
+
+    def program_output(self, log: str) -> str:
+        """The command's output so far (complete lines only while it runs)."""
+        text = clean(log)
+        start = text.find(self.begin)
+        if start < 0:
+            return ""
+        body = text[start + len(self.begin):].removeprefix("\n")
+        stop = body.find(self.end)
+        if stop >= 0:
+            return body[:stop].removesuffix("\n")
+        return body[: body.rfind("\n") + 1] if "\n" in body else ""
+
+    def exit_status(self, log: str) -> int | None:
+        """The command's exit status, once its end marker is in the log."""
+        found = re.search(re.escape(self.end) + r" (-?\d+)", clean(log))
+        return int(found.group(1)) if found else None
+
+
+class OutputFollower:
+    """Hands each new complete line of the program's output to a callback, as the log grows."""
+
+    def __init__(self, framed: FramedCommand) -> None:
+        self.framed = framed
+        self.shown = 0
+
+    def feed(self, log: str) -> list[str]:
+        output = self.framed.program_output(log)
+        new = output[self.shown:]
+        if not new:
+            return []
+        self.shown = len(output)
+        return new.removesuffix("\n").split("\n")

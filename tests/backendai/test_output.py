@@ -1,0 +1,61 @@
+"""common.backendai.output: the command's own output and exit status out of a container log."""
+
+from __future__ import annotations
+
+import subprocess
+
+from common.backendai.output import FramedCommand, OutputFollower, clean
+
+# What a 23.09 agent's container log holds around a batch command (seen in the sandbox, shortened).
+NOISE_BEFORE = ("chpasswd: (user work) pam_chauthtok() failed, error:\r\n"
+                "\x1b[1;32m2026/12/01 08:51:27 [ttyd] \x1b[0mstarting on port 7681\r\n")
+NOISE_AFTER = "\x1b[33msshd: exiting\x1b[0m\r\n"
+
+
+def _container_log(framed: FramedCommand) -> str:
+    """Run the framed command in a real shell, then dress its output as the container log does."""
+    result = subprocess.run(["sh", "-c", framed.startup_command()], capture_output=True, text=True, check=False)
+    return NOISE_BEFORE + result.stdout.replace("\n", "\r\n") + NOISE_AFTER
+
+
+def test_only_the_commands_output_is_kept_with_its_exit_status() -> None:
+    framed = FramedCommand("""printf 'to-stdout 42\\n\\033[31mred\\033[0m\\n'; exit 3""")
+    log = _container_log(framed)
+    assert framed.program_output(log) == "to-stdout 42\nred\n"
+    assert framed.exit_status(log) == 3
+
+
+def test_the_command_keeps_its_shell_syntax_and_quotes() -> None:
+    framed = FramedCommand("""python3 -c "print('a' + \\"b\\")" && echo 'it''s' | tr a-z A-Z""")
+    log = _container_log(framed)
+    assert framed.program_output(log) == "ab\nITS\n"
+    assert framed.exit_status(log) == 0
+
+
+def test_a_running_command_shows_complete_lines_only() -> None:
+    framed = FramedCommand("true")
+    partial = f"{NOISE_BEFORE}\r\n{framed.begin}\r\nepoch 1\r\nepoch 2 lo"
+    assert framed.program_output(partial) == "epoch 1\n"
+    assert framed.exit_status(partial) is None
+
+
+def test_the_follower_hands_on_each_line_once() -> None:
+    framed = FramedCommand("true")
+    follower = OutputFollower(framed)
+    head = f"{NOISE_BEFORE}\r\n{framed.begin}\r\n"
+    assert follower.feed(NOISE_BEFORE) == []
+    assert follower.feed(head + "one\r\ntw") == ["one"]
+    assert follower.feed(head + "one\r\ntwo\r\nthree\r\n") == ["two", "three"]
+    assert follower.feed(head + f"one\r\ntwo\r\nthree\r\nfour\r\n\r\n{framed.end} 0\r\n") == ["four"]
+    assert follower.feed(head + f"one\r\ntwo\r\nthree\r\nfour\r\n\r\n{framed.end} 0\r\n") == []
+
+
+def test_another_sessions_markers_are_not_ours() -> None:
+    ours, theirs = FramedCommand("true"), FramedCommand("true")
+    assert ours.token != theirs.token
+    assert ours.program_output(_container_log(theirs)) == ""
+
+
+def test_clean_removes_escapes_and_carriage_returns() -> None:
+    assert clean("\x1b]0;title\x07\x1b[2K\x1b[1;31mok\x1b[0m\r\n") == "ok\n"
+    assert clean("progress 10%\rprogress 100%\r\n") == "progress 100%\n"
