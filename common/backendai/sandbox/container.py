@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from common.backendai.sandbox import cache
-from common.backendai.sandbox.layout import SandboxLayout
+from common.backendai.sandbox.layout import SESSION_USER, SandboxLayout
 from common.backendai.sandbox.processes import SandboxError, last_error, recorded_pid, wait_for
 
 SUITE = "trixie"
@@ -99,12 +99,28 @@ def container_running(name: str) -> bool:
     return result.stdout.strip() == "true"
 
 
-def ensure_service_container(layout: SandboxLayout, image: str) -> None:
+def ensure_service_container(layout: SandboxLayout, image: str, session_ids: tuple[int, int]) -> None:
     """One long-lived container per sandbox; recreated when stopped (nothing lives in it but the
-    processes: the virtualenv, configs and data are in the sandbox folder)."""
+    processes: the virtualenv, configs and data are in the sandbox folder). The sessions' user is
+    made in it too, with the host's ids: the storage proxy drops to it by name lookup."""
     name = layout.service_container
-    if container_running(name):
+    if not container_running(name):
+        start_service_container(layout, image)
+    uid, gid = session_ids
+    if subprocess.run(exec_argv(layout, ["getent", "passwd", str(uid)]), capture_output=True).returncode == 0:
         return
+    commands = [["/usr/sbin/useradd", "--uid", str(uid), "--gid", str(gid), "--no-create-home", "--home-dir",
+                 "/nonexistent", "--shell", "/usr/sbin/nologin", SESSION_USER]]
+    if subprocess.run(exec_argv(layout, ["getent", "group", str(gid)]), capture_output=True).returncode != 0:
+        commands.insert(0, ["/usr/sbin/groupadd", "--gid", str(gid), SESSION_USER])
+    for command in commands:
+        made = subprocess.run(exec_argv(layout, command), capture_output=True, text=True)
+        if made.returncode != 0:
+            raise SandboxError(f"cannot make the sessions' user in {name}: {(made.stderr or made.stdout).strip()}")
+
+
+def start_service_container(layout: SandboxLayout, image: str) -> None:
+    name = layout.service_container
     subprocess.run(["docker", "rm", "-f", name], capture_output=True)
     docker_cli = shutil.which("docker")
     if docker_cli is None:

@@ -80,11 +80,11 @@ def up(layout: SandboxLayout, registries: Sequence[str] = DEFAULT_REGISTRIES,
     for sub in ("cfg", "logs", "run", "ipc", "scratches", "var", "vfroot", "redis", "etcd"):
         (layout.root / sub).mkdir(parents=True, exist_ok=True)
     layout.root.chmod(0o755)
+    session_ids = install.ensure_session_user()
     if layout.line.in_container:
         progress(f"Python {layout.line.python}: Debian {container.SUITE} root filesystem, service container")
-        container.ensure_service_container(layout, container.ensure_rootfs_image(layout))
+        container.ensure_service_container(layout, container.ensure_rootfs_image(layout), session_ids)
     install.ensure_virtualenv(layout)
-    session_ids = install.ensure_session_user()
     layout.volume.mkdir(parents=True, exist_ok=True)
     # Layout version 3; without it the proxy assumes an old (v2) structure and says so.
     (layout.volume / "version.txt").write_text("3\n")
@@ -105,10 +105,9 @@ def up(layout: SandboxLayout, registries: Sequence[str] = DEFAULT_REGISTRIES,
     progress("starting storage proxy, manager, agent")
     start_backend_ai(layout, "storage-proxy", ["storage", "start-server", "-f",
                                               str(layout.cfg / "storage-proxy.toml")])
-    wait_for(lambda: port_open(layout.ports.storage_manager), 60, "the storage proxy",
-             layout.log("storage-proxy"))
+    wait_serving(layout, "storage-proxy", lambda: port_open(layout.ports.storage_manager), 60)
     start_backend_ai(layout, "manager", ["mgr", "-f", str(layout.cfg / "manager.toml"), "start-server"])
-    wait_for(lambda: manager_answers(layout), 120, "the manager", layout.log("manager"))
+    wait_serving(layout, "manager", lambda: manager_answers(layout), 120)
     if layout.line.in_container and not layout.marker("membership").exists():
         # 26.x's RBAC checks entity_memberships, which only the API writes (not the fixture's row)
         keys = bootstrap.load_secrets(layout)
@@ -116,6 +115,11 @@ def up(layout: SandboxLayout, registries: Sequence[str] = DEFAULT_REGISTRIES,
             layout, "admin", "group", "add-users", keys["group_uuid"], keys["user_uuid"], client=True))
         layout.marker("membership").write_text("done\n")
     start_agent(layout)
+    # A daemon can open its port and die a moment later (a worker failing after the bind).
+    dead = [state.name for state in services(layout) if not state.running]
+    if dead:
+        raise SandboxError("exited after starting: " + "; ".join(
+            f"{name}: {last_error(layout.log(name))}" for name in dead) + f" (see {layout.logs})")
     return "started"
 
 
@@ -151,14 +155,19 @@ def start_agent(layout: SandboxLayout, timeout: float = 240) -> None:
     ALIVE. An agent can heartbeat before it dies in its own start-up (e.g. on a port another agent
     holds), and the manager's row lags, so ALIVE alone proves nothing."""
     start_backend_ai(layout, "agent", ["ag", "start-server", "-f", str(layout.cfg / "agent.toml")])
+    wait_serving(layout, "agent", lambda: port_open(layout.ports.agent_rpc) and agent_alive(layout), timeout)
+
+
+def wait_serving(layout: SandboxLayout, name: str, serving: Callable[[], bool], timeout: float) -> None:
+    """Wait until `serving()`, failing at once, with the daemon's error, when its process is gone."""
+    log = layout.log(name)
 
     def ready() -> bool:
-        if recorded_pid(layout.pidfile("agent")) is None:
-            raise SandboxError(f"the agent exited while starting: {last_error(layout.log('agent'))} "
-                               f"(see {layout.log('agent')})")
-        return port_open(layout.ports.agent_rpc) and agent_alive(layout)
+        if recorded_pid(layout.pidfile(name)) is None:
+            raise SandboxError(f"the {name} exited while starting: {last_error(log)} (see {log})")
+        return serving()
 
-    wait_for(ready, timeout, "the agent to run and be ALIVE", layout.log("agent"))
+    wait_for(ready, timeout, f"the {name} to serve", log)
 
 
 def ensure_docker_engine() -> None:
