@@ -56,8 +56,10 @@ def test_contract_passes_for_both_benchmarks_and_says_what_it_skipped(built_imag
         lines = [line for line in result.stdout.splitlines() if line.startswith(f"{image}: ")]
         rules = {line.split("[", 1)[1].split("]", 1)[0] for line in lines}
         # the torch-cuda rule applies only to a torch that is there
-        assert rules == {"labels", "user-root", "runtime-path", "python-version", "torch", "binaries", "glibc",
-                         "service-defs", "entrypoints", *(["torch-cuda"] if built_images.with_torch else [])}
+        assert rules == {"labels", "user-root", "runtime-path", "python-version", "torch", "binaries",
+                         "cluster-ssh", "glibc", "service-defs", "entrypoints",
+                         *(["torch-cuda"] if built_images.with_torch else [])}
+        assert f"{image}: [cluster-ssh] pass: ssh client for multi-container sessions" in lines
         assert f"{image}: [python-version] pass: Python 3.11." in result.stdout
         assert entry.entrypoints
         for module in entry.entrypoints:
@@ -90,7 +92,7 @@ def build_broken(base: str, tag: str, dockerfile: str) -> str:
 def test_broken_image_fails_naming_the_image_and_each_rule(built_images: BuiltImages) -> None:
     image = build_broken(
         built_images.reference("maskrcnn"), f"{built_images.registry}/{built_images.project}/broken:0.1.0-py3.11",
-        "RUN rm /opt/venv/bin/python\n"
+        "RUN rm /opt/venv/bin/python /usr/bin/ssh\n"
         'LABEL ai.backend.service-ports="jupyter:http:8080,tensorboard:http:6006"\n'
         "USER nobody\n")
     try:
@@ -100,6 +102,8 @@ def test_broken_image_fails_naming_the_image_and_each_rule(built_images: BuiltIm
                 "edits /etc/passwd and drops to the session user itself)") in failures
         assert ("runtime-path", "ai.backend.runtime-path /opt/venv/bin/python is missing in the image"
                 ) in failures
+        assert ("cluster-ssh", "missing ssh (openssh-client): multi-container sessions start the other "
+                "containers' workers over SSH") in failures
         assert ("service-defs", "tensorboard:http:6006 is declared but "
                 "/etc/backend.ai/service-defs/tensorboard.json is missing") in failures
         assert {c.message for c in report.checks if c.status == "skip"} == {
