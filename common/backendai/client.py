@@ -413,10 +413,11 @@ def vfolder_names(config: APIConfig | None = None) -> set[str]:
 def list_tree(name: str, path: str = ".", config: APIConfig | None = None) -> dict[str, int]:
     """Every file under `path` in the folder (relative to the folder's root) with its size."""
     async def work(api: AsyncSession, _: Server) -> dict[str, int]:
-        folder, found, pending = api.VFolder(name), {}, [path]
+        found: dict[str, int] = {}
+        pending = [path]
         while pending:
             current = pending.pop()
-            for item in (await folder.list_files(current))["items"]:
+            for item in await vfolders.list_dir(name, current):
                 child = item["name"] if current in (".", "") else f"{current.rstrip('/')}/{item['name']}"
                 if item.get("type") == "DIRECTORY":
                     pending.append(child)
@@ -429,7 +430,7 @@ def list_tree(name: str, path: str = ".", config: APIConfig | None = None) -> di
 
 def list_files(name: str, path: str = ".", config: APIConfig | None = None) -> list[str]:
     async def work(api: AsyncSession, _: Server) -> list[str]:
-        return [item["name"] for item in (await api.VFolder(name).list_files(path))["items"]]
+        return [item["name"] for item in await vfolders.list_dir(name, path)]
 
     return _run(config, f"listing virtual folder {name}", work)
 
@@ -441,7 +442,7 @@ def download(name: str, files: Sequence[str], dest: Path, config: APIConfig | No
         folder = api.VFolder(name)
         for wanted in files:
             parent = str(Path(wanted).parent)
-            present = {item["name"] for item in (await folder.list_files(parent))["items"]}
+            present = {item["name"] for item in await vfolders.list_dir(name, parent)}
             if Path(wanted).name not in present:
                 raise BackendAIError(f"virtual folder {name} has no file {wanted} (it has: "
                                      f"{', '.join(sorted(present)) or 'nothing'} in {parent})")

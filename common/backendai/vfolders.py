@@ -1,9 +1,13 @@
-"""A virtual folder's lifecycle across Backend.AI releases.
+"""A virtual folder's lifecycle and listing across Backend.AI releases.
 
 Since 24.03 deleting a folder moves it to the trash (status delete-pending), where it keeps its name:
 creating the same name fails, and a listing still shows it. So a delete also deletes it from the
 trash and waits until the manager no longer lists the name, and a folder is only taken to exist
 when its status is one a session can use.
+
+The 23.9 SDK lists a folder's files with the path in a JSON body of the GET; 26.x reads the query
+string only and silently lists the root for every path. The path goes in the query here, which
+23.09 reads too (a GET without a body).
 """
 
 from __future__ import annotations
@@ -22,6 +26,13 @@ from common.backendai.server import Server
 LEAVING = frozenset({"delete-pending", "delete-ongoing", "delete-complete", "delete-error",
                      "purge-ongoing", "deleted-complete"})
 GONE_TIMEOUT = 60.0
+
+
+async def list_dir(name: str, path: str) -> list[dict[str, Any]]:
+    """The entries of one directory of the folder (name, type, size, ...)."""
+    rqst = Request("GET", f"/folders/{name}/files", params={"path": path})
+    async with rqst.fetch() as resp:
+        return list((await resp.json())["items"])
 
 
 async def find(api: AsyncSession, name: str) -> dict[str, Any] | None:
