@@ -9,8 +9,9 @@
 Needs a running sandbox (or any cluster: BACKEND_* from the environment or --client-env) and a
 registered Mask R-CNN image that trains (tests/backendai/conftest.py builds one):
 
-    .venv/bin/python perf/bai_cluster.py --image 127.0.0.1:5000/mlperf-bai-test/mlperf-maskrcnn:0.1.0-cuda12.4-py3.11 \\
-        --client-env /tmp/mlperf-bai-sandbox-test/cfg/client.env
+    .venv/bin/python perf/bai_cluster.py \\
+        --image 127.0.0.1:5000/mlperf-bai-t30000/mlperf-maskrcnn:0.1.0-cuda12.4-py3.11 \\
+        --client-env /tmp/mlperf-bai-sandbox-test/26.9/cfg/client.env
 """
 
 from __future__ import annotations

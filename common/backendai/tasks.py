@@ -13,20 +13,25 @@ from invoke import Collection, Exit, task
 
 from common import extras
 from common.backendai.errors import BackendAIError, BatchInterruptedError
-from common.backendai.sandbox.layout import SandboxLayout, SandboxPorts
+from common.backendai.sandbox.layout import DEFAULT_PORT_BASE, SandboxLayout, SandboxPorts
+from common.backendai.sandbox.lines import DEFAULT_LINE, LINES, line_of
 from common.backendai.sandbox.processes import SandboxError
 from common.labels.rules import parse_assignments
 from common.registry.errors import RegistryError
 
-SANDBOX_HELP = {"root": "sandbox folder (default: bai.sandbox_root)",
-                "port_base": "ports are this base + fixed offsets (default: bai.port_base)"}
+SANDBOX_HELP = {"root": "sandbox folder (default: bai.sandbox_root/VERSION)",
+                "port_base": "ports are this base + fixed offsets (default: bai.port_base + the line's offset: "
+                             "23.09 +0, 26.9 +2000, 26.4 +4000)",
+                "version": f"Backend.AI line: {', '.join(LINES)} (default: bai.version)"}
 TASK_ERRORS = (BackendAIError, SandboxError, RegistryError, ValueError, OSError)
 
 
-def _layout(c, root: str | None, port_base: int | None) -> SandboxLayout:
+def _layout(c, root: str | None, port_base: int | None, version: str | None) -> SandboxLayout:
     settings = c.config.get("bai", {})
-    folder = Path(root or settings.get("sandbox_root", ".sandbox")).resolve()
-    return SandboxLayout(folder, SandboxPorts(int(port_base or settings.get("port_base", 18000))))
+    line = line_of(str(version or settings.get("version", DEFAULT_LINE)))
+    folder = Path(root or Path(settings.get("sandbox_root", ".sandbox")) / line.name).resolve()
+    base = int(port_base or int(settings.get("port_base", DEFAULT_PORT_BASE)) + line.port_offset)
+    return SandboxLayout(folder, SandboxPorts(base), line)
 
 
 def _fail(name: str, error: Exception) -> Exit:
@@ -41,11 +46,17 @@ def _require_sdk(name: str) -> None:
         raise Exit(str(exc), code=1) from None
 
 
-@task(help={**SANDBOX_HELP, "registry": "registry host:port the sandbox may pull from (default: bai.registry)"})
-def sandbox_up(c, root=None, port_base=None, registry=None):
-    """Bring up a single-node Backend.AI 23.09 on 127.0.0.1 (a second call finds it running)."""
-    layout = _layout(c, root, port_base)
-    registries = [registry or c.config.get("bai", {}).get("registry", "127.0.0.1:5000")]
+@task(iterable=["registry", "project"],
+      help={**SANDBOX_HELP, "registry": "registry host:port the sandbox may pull from (repeatable; default: "
+                                        "bai.registry)",
+            "project": "26.x: a registry project the manager scans, images <registry>/<project>/... "
+                       "(repeatable; default: bai.projects)"})
+def sandbox_up(c, root=None, port_base=None, version=None, registry=None, project=None):
+    """Bring up a single-node Backend.AI on 127.0.0.1 (a second call finds it running)."""
+    settings = c.config.get("bai", {})
+    layout = _layout(c, root, port_base, version)
+    registries = registry or [settings.get("registry", "127.0.0.1:5000")]
+    projects = project or list(settings.get("projects", ["mlperf"]))
     start = time.monotonic()
 
     def progress(message: str) -> None:
@@ -55,7 +66,7 @@ def sandbox_up(c, root=None, port_base=None, registry=None):
     from common.backendai.sandbox import control  # noqa: PLC0415 - the SDK loads only for bai tasks
 
     try:
-        outcome = control.up(layout, registries, progress=progress)
+        outcome = control.up(layout, registries, progress=progress, projects=projects)
         print(f"sandbox {outcome} ({time.monotonic() - start:.1f}s)")
         print(control.format_status(control.status(layout)))
     except TASK_ERRORS as exc:
@@ -63,12 +74,12 @@ def sandbox_up(c, root=None, port_base=None, registry=None):
 
 
 @task(help=SANDBOX_HELP)
-def sandbox_status(c, root=None, port_base=None):
+def sandbox_status(c, root=None, port_base=None, version=None):
     """Endpoint, services, the agent's state and resources, and how to export BACKEND_*."""
     _require_sdk("sandbox-status")
     from common.backendai.sandbox import control  # noqa: PLC0415 - the SDK loads only for bai tasks
 
-    layout = _layout(c, root, port_base)
+    layout = _layout(c, root, port_base, version)
     try:
         report = control.status(layout)
     except TASK_ERRORS as exc:
@@ -80,12 +91,12 @@ def sandbox_status(c, root=None, port_base=None):
 
 @task(help={**SANDBOX_HELP, "remove_data": "also delete database, etcd, folders, configs and keys",
             "purge": "delete the whole sandbox folder, its virtualenv included"})
-def sandbox_down(c, root=None, port_base=None, remove_data=False, purge=False):
+def sandbox_down(c, root=None, port_base=None, version=None, remove_data=False, purge=False):
     """Stop what sandbox-up started (by recorded pid); keep the data unless asked."""
     _require_sdk("sandbox-down")
     from common.backendai.sandbox import control  # noqa: PLC0415 - the SDK loads only for bai tasks
 
-    layout = _layout(c, root, port_base)
+    layout = _layout(c, root, port_base, version)
     try:
         stopped = control.down(layout, remove_data=remove_data, purge=purge)
     except TASK_ERRORS as exc:
@@ -97,7 +108,7 @@ def sandbox_down(c, root=None, port_base=None, remove_data=False, purge=False):
 @task(positional=["image"], help={"image": "registry/repository:tag",
                                   "insecure": "plain HTTP to the registry (default: only for 127.0.0.1)"})
 def register(c, image, insecure=None):
-    """Make IMAGE known to the manager of BACKEND_ENDPOINT (admin keys; wraps it in a manifest list)."""
+    """Make IMAGE known to the manager of BACKEND_ENDPOINT (admin keys; wraps it in a list where needed)."""
     _require_sdk("register")
     from common.backendai import register as bai_register  # noqa: PLC0415 - the SDK loads only for bai tasks
 
@@ -106,7 +117,7 @@ def register(c, image, insecure=None):
     except TASK_ERRORS as exc:
         raise _fail("register", exc) from exc
     print(f"registered {record['registry']}/{record['name']}:{record['tag']} ({record['architecture']}, "
-          f"{record['digest'].strip()})")
+          f"{record['digest'].strip()}); {record['scan']}")
 
 
 def parse_resources(text: str) -> dict[str, str]:
@@ -114,21 +125,29 @@ def parse_resources(text: str) -> dict[str, str]:
     return parse_assignments([item for item in text.split(",") if item], "--resources")
 
 
-def parse_mounts(items: list[str]) -> dict[str, str | None]:
-    """FOLDER[:PATH]; without PATH Backend.AI mounts at /home/work/FOLDER."""
+def parse_mounts(items: list[str]) -> tuple[dict[str, str | None], set[str]]:
+    """FOLDER[:PATH][:ro] -> (folder -> path, the read-only folders); without PATH Backend.AI mounts
+    at /home/work/FOLDER."""
     mounts: dict[str, str | None] = {}
+    read_only: set[str] = set()
     for item in items:
-        name, _, path = item.partition(":")
-        if not name:
-            raise ValueError(f"--mount {item!r}: expected FOLDER or FOLDER:PATH")
+        name, _, rest = item.partition(":")
+        path, _, mode = rest.partition(":")
+        if path == "ro" and not mode:
+            path, mode = "", "ro"
+        if not name or mode not in ("", "ro", "rw"):
+            raise ValueError(f"--mount {item!r}: expected FOLDER[:PATH][:ro]")
         mounts[name] = path or None
-    return mounts
+        if mode == "ro":
+            read_only.add(name)
+    return mounts, read_only
 
 
 @task(positional=["image"], iterable=["mount", "env"],
       help={"image": "a registered image, registry/repository:tag", "command": "startup command (sh -c)",
             "resources": "cpu=N,mem=SIZE[,cuda.device=N]", "shmem": "shared memory, e.g. 1g",
-            "mount": "FOLDER[:PATH] (repeatable)", "env": "K=V (repeatable)",
+            "mount": "FOLDER[:PATH][:ro] (repeatable; ro: read-only where the manager can, 24.09+)",
+            "env": "K=V (repeatable)",
             "timeout": "seconds before the session is destroyed", "name": "session name (4-64 chars)"})
 def run(c, image, command, resources="cpu=1,mem=2g", shmem=None, mount=None, env=None, timeout=3600,
         name=None):
@@ -137,9 +156,10 @@ def run(c, image, command, resources="cpu=1,mem=2g", shmem=None, mount=None, env
     from common.backendai import client as bai_client  # noqa: PLC0415 - the SDK loads only for bai tasks
 
     try:
+        mounts, read_only = parse_mounts(mount or [])
         job = bai_client.BatchJob(image=image, command=command, resources=parse_resources(resources),
-                                  shmem=shmem, env=parse_assignments(env or [], "--env"),
-                                  mounts=parse_mounts(mount or []), name=name, timeout=float(timeout))
+                                  shmem=shmem, env=parse_assignments(env or [], "--env"), mounts=mounts,
+                                  read_only=read_only, name=name, timeout=float(timeout))
         result = bai_client.run_batch(job, on_event=lambda e: print(f"[{e}]", file=sys.stderr, flush=True),
                                       on_output=lambda line: print(line, flush=True))
     except BatchInterruptedError as exc:
@@ -154,4 +174,5 @@ def run(c, image, command, resources="cpu=1,mem=2g", shmem=None, mount=None, env
 
 
 ns = Collection(sandbox_up, sandbox_status, sandbox_down, register, run)
-ns.configure({"bai": {"sandbox_root": ".sandbox", "port_base": 18000, "registry": "127.0.0.1:5000"}})
+ns.configure({"bai": {"sandbox_root": ".sandbox", "port_base": DEFAULT_PORT_BASE, "version": DEFAULT_LINE,
+                      "registry": "127.0.0.1:5000", "projects": ["mlperf"]}})

@@ -66,6 +66,7 @@ def image_labels(entry: m.Entry, target: Target, options: BuildOptions) -> dict[
         "org.opencontainers.image.base.name": options.base_image or entry.base_image,
         m.BENCHMARK_LABEL: entry.benchmark,
         m.CUDA_LABEL: entry.cuda,
+        m.DRIVER_LABEL: entry.driver,
         m.PYTHON_LABEL: entry.py,
         m.TORCH_LABEL: pin["version"] if pin else "none",
         m.ENTRYPOINTS_LABEL: ",".join(entry.entrypoints),

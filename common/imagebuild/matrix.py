@@ -30,7 +30,7 @@ SERVICE_DEFS_DIR = ROOT / "images" / "service-defs"
 RUNTIME_DOCKERFILE = "images/Dockerfile"
 
 TOP_FIELDS = {"version", "cuda", "python", "exclude", "labels", "benchmarks"}
-CUDA_FIELDS = {"base_image", "torch", "torchvision", "torch_index_url"}
+CUDA_FIELDS = {"base_image", "torch", "torchvision", "torch_index_url", "driver"}
 BENCHMARK_FIELDS = {"dockerfile", "label_profile", "labels", "entrypoints"}
 EXCLUDE_FIELDS = {"benchmark", "cuda", "py", "reason"}
 MODULE = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
@@ -40,6 +40,7 @@ BENCHMARK_LABEL = f"{LABEL_NS}.benchmark"
 CUDA_LABEL = f"{LABEL_NS}.cuda"
 PYTHON_LABEL = f"{LABEL_NS}.python"
 TORCH_LABEL = f"{LABEL_NS}.torch"
+DRIVER_LABEL = f"{LABEL_NS}.cuda-driver-min"
 ENTRYPOINTS_LABEL = f"{LABEL_NS}.entrypoints"
 SUBSTITUTED_LABEL = f"{LABEL_NS}.base-substituted"
 
@@ -64,6 +65,8 @@ class Entry:
     torch: str
     torchvision: str
     torch_index_url: str
+    # the NVIDIA driver a node needs (the CUDA toolkit's minimum; the base's NVIDIA_REQUIRE_CUDA asks it)
+    driver: str
     dockerfile: str
     label_profile: str | None
     labels: dict[str, str] = field(hash=False)
@@ -241,7 +244,7 @@ def load_matrix(path: Path = MATRIX_FILE, *, root: Path = ROOT,
                     benchmark=str(name), cuda=str(cuda), py=py,
                     base_image=str(cuda_spec["base_image"]), torch=str(cuda_spec["torch"]),
                     torchvision=str(cuda_spec["torchvision"]),
-                    torch_index_url=str(cuda_spec["torch_index_url"]),
+                    torch_index_url=str(cuda_spec["torch_index_url"]), driver=str(cuda_spec["driver"]),
                     dockerfile=str(spec["dockerfile"]), label_profile=spec.get("label_profile"),
                     labels={**common_labels, **_strings(spec.get("labels"), f"benchmark {name}", problems)},
                     entrypoints=tuple(str(m) for m in spec.get("entrypoints") or ())))

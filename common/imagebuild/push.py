@@ -1,4 +1,4 @@
-"""Push built images and wrap each in a manifest list, which is all Backend.AI 23.09's scanner reads.
+"""Push built images and wrap each in a manifest list (Backend.AI before 24.09 scans nothing else).
 
 For every selected entry, both tags (`<version>-cuda<X.Y>-py<3.Z>` and the immutable `...-git<sha>`)
 are pushed by the Docker engine, then re-pointed at a one-entry manifest list built from the pushed
@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import docker
 from docker.errors import DockerException
@@ -52,9 +53,10 @@ def publish_manifest_list(registry: RegistryClient, reference: str, digest: str)
     return registry.put_manifest(parsed.repository, parsed.tag or "", index)
 
 
-def push_all(target: Target, credentials: Credentials | None, insecure: bool) -> list[Outcome]:
+def push_all(target: Target, credentials: Credentials | None, insecure: bool,
+             ca_bundle: Path | None = None) -> list[Outcome]:
     engine = docker.APIClient()
-    registry = RegistryClient(target.registry, credentials, insecure=insecure)
+    registry = RegistryClient(target.registry, credentials, insecure=insecure, ca_bundle=ca_bundle)
     outcomes = []
     for entry in target.entries:
         references = [r for r in (target.reference(entry), target.immutable_reference(entry)) if r]
@@ -81,11 +83,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--insecure", action="store_true",
                         default=os.environ.get("IMAGE_REGISTRY_INSECURE") == "1",
                         help="plain HTTP to the registry (env IMAGE_REGISTRY_INSECURE=1)")
+    parser.add_argument("--ca-bundle", type=Path, help="PEM file of CAs to verify the registry's TLS against "
+                        "(the Docker engine reads its own: /etc/docker/certs.d/<registry>/ca.crt)")
 
     def action(args: argparse.Namespace, target: Target) -> list[Outcome]:
         password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
         credentials = find_credentials(target.registry, username=args.username, password=password)
-        return push_all(target, credentials, args.insecure)
+        return push_all(target, credentials, args.insecure, args.ca_bundle)
 
     return run_cli(argv, parser, action)
 

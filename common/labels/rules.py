@@ -60,6 +60,29 @@ CONTAINER_ONLY = frozenset(f"{PREFIX}{name}" for name in (
     "internal.block-service-ports", "cluster-network", "system", "version"))
 KNOWN_LABELS = frozenset({KERNELSPEC, FEATURES, BASE_DISTRO, RUNTIME_TYPE, RUNTIME_PATH, SERVICE_PORTS,
                           ROLE, ENDPOINT_PORTS, MODEL_PATH, MODEL_FORMAT, ACCELERATORS, CORECOUNT, SHMEM})
+# Where these rules refuse what Backend.AI's own label validation (ai.backend.common.docker's
+# validate_image_labels, run at rescan) lets through, and why: a label Backend.AI accepts at rescan
+# but that fails later, or that no release reads as meant. The differential test against Backend.AI's
+# validators (tests/backendai/test_labels_against_backendai.py) holds the rules to this list.
+STRICTER = {
+    "required": "24.09+ fill missing labels with defaults; 23.09 skips the image, so they are required",
+    "type": "values must be strings; the manager reads them as given",
+    "customized-image": "Backend.AI sets these on committed sessions; a built image carrying them is hidden",
+    "container-only": "the agent sets these on containers; on an image they mislead",
+    "service-ports": "the manager's rescan drops malformed items silently; the agent refuses the whole label "
+                     "when a session starts (the grammar is the agent's, common/labels/service_ports.py)",
+    "inference": "an INFERENCE image needs a model path (26.x takes an empty one, which is the working folder)",
+    "features": "empty tokens (double or outer spaces) are kept by the manager and match no feature",
+    "base-distro": "the agent has kernel runners only for these families; others fail at session start",
+    "runtime-type": "the kernel runner starts only these; anything else exits at start",
+    "runtime-path": "an empty path is no program",
+    "accelerators": "device names are lowercase identifiers; anything else matches no plugin",
+    "envs.corecount": "the agent sets these as environment variable names",
+    "binary-size": "a size the agent cannot parse makes session creation fail",
+    "resource-slot": "a resource label without a slot name sets nothing",
+    "resource-decimal": "session creation parses slot values as decimals and fails on anything else",
+}
+STRICTER_THAN_BACKEND_AI = frozenset(STRICTER)
 
 
 def is_root_user(user: str) -> bool:

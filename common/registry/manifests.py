@@ -105,6 +105,34 @@ def wrap_in_index(manifest: Manifest, platform: dict[str, str]) -> Manifest:
     return Manifest(dump_json(document), media_type)
 
 
+# OCI media type -> Docker schema 2's, for the blobs an image manifest points at (same bytes).
+DOCKER_BLOB_TYPES = {
+    "application/vnd.oci.image.config.v1+json": "application/vnd.docker.container.image.v1+json",
+    "application/vnd.oci.image.layer.v1.tar+gzip": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip":
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+}
+
+
+def in_docker_media_types(manifest: Manifest) -> Manifest:
+    """The same image as a Docker schema 2 manifest (the blobs are untouched: only their declared media
+    types change). Docker has no type for zstd or uncompressed layers, so those are refused."""
+    if manifest.media_type == DOCKER_MANIFEST:
+        return manifest
+    document = manifest.document
+
+    def docker(descriptor: dict[str, Any]) -> dict[str, Any]:
+        media_type = descriptor.get("mediaType", "")
+        if media_type not in DOCKER_BLOB_TYPES and media_type not in DOCKER_BLOB_TYPES.values():
+            raise ValueError(f"blob {descriptor.get('digest', '?')[:19]} is {media_type}, which Docker schema 2 "
+                             "has no media type for")
+        return {**descriptor, "mediaType": DOCKER_BLOB_TYPES.get(media_type, media_type)}
+
+    converted = {"schemaVersion": 2, "mediaType": DOCKER_MANIFEST, "config": docker(document["config"]),
+                 "layers": [docker(layer) for layer in document.get("layers", [])]}
+    return Manifest(dump_json(converted), DOCKER_MANIFEST)
+
+
 def blobs_of(manifest: Manifest) -> list[dict[str, Any]]:
     """Config and layer descriptors that the registry must hold (foreign layers live elsewhere)."""
     document = manifest.document

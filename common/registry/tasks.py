@@ -22,6 +22,7 @@ from common.registry.auth import find_credentials
 from common.registry.client import RegistryClient
 from common.registry.copy import push_plan
 from common.registry.errors import RegistryError
+from common.registry.manifests import OCI_INDEX, OCI_MANIFEST
 from common.registry.reference import RegistryReference, parse_reference
 from common.registry.relabel import LabelEdit, RelabelPlan, plan_relabel
 
@@ -35,7 +36,9 @@ EDIT_HELP = {
     "label": "KEY=VALUE to set; repeatable",
     "unset": "KEY to remove; repeatable",
     "profile": "label profile from images/labels.yaml: its defaults and labels are set too",
-    "as_index": "wrap a single-platform manifest in a one-entry list (Backend.AI 23.09 needs a list)",
+    "as_index": "wrap a single-platform manifest in a one-entry list (Backend.AI before 24.09 needs a list)",
+    "docker_format": "write Docker schema 2 media types, not OCI ones (Backend.AI 23.09 asks the registry for "
+                     "Docker types only and cannot read an OCI index or manifest)",
 }
 TASK_ERRORS = (RegistryError, LabelValidationError, ProfileError, ImageReferenceError, ValueError, OSError)
 
@@ -60,7 +63,7 @@ def read_password(password_stdin: bool) -> str | None:
 
 
 def registry_report(plan: RelabelPlan) -> ValidationReport:
-    """The labels of every platform, and whether 23.09's scanner would skip the image."""
+    """The labels of every platform, and what Backend.AI's scanners would skip."""
     report = ValidationReport()
     for image in plan.platforms:
         prefix = f"{image.name}: " if len(plan.platforms) > 1 else ""
@@ -68,10 +71,23 @@ def registry_report(plan: RelabelPlan) -> ValidationReport:
             report.error(finding.label, finding.value, finding.rule, prefix + finding.message)
         for finding in image.report.warnings:
             report.warn(finding.label, finding.value, finding.rule, prefix + finding.message)
-    if plan.skipped_by_23_09:
+    if plan.single_manifest:
+        since = "25.4" if plan.new_root.media_type == OCI_MANIFEST else "24.09"
         report.error("manifest", plan.new_root.media_type, "manifest-list",
-                     "single-platform manifest: Backend.AI 23.09 scans only a manifest list or OCI "
-                     "index and skips this image (images.relabel --as-index wraps it)")
+                     f"single-platform manifest: Backend.AI before {since} (23.09 among them) scans only a "
+                     "manifest list or OCI index and skips this image (images.relabel --as-index wraps it; "
+                     "bai.register wraps it where the manager needs that)")
+    oci = [m.media_type for m in (plan.new_root, *(image.new_manifest for image in plan.platforms))
+           if m.media_type in (OCI_INDEX, OCI_MANIFEST)]
+    if oci:
+        report.warn("manifest", oci[0], "oci-media-types",
+                    "OCI media types: Backend.AI 23.09 asks the registry for Docker media types only and cannot "
+                    "read this image (images.relabel --docker-format writes Docker ones)")
+    if plan.annotated:
+        report.warn("manifest", ", ".join(plan.annotated), "index-annotations",
+                    "index entries carry annotations: every Backend.AI line (23.09 to 26.9) skips such "
+                    "entries as attestations, so these platforms are not registered (images.relabel "
+                    "rewrites the index without them)")
     return report
 
 
@@ -93,6 +109,9 @@ def _print_plan(plan: RelabelPlan) -> None:
     for descriptor in plan.dropped:
         print(f"dropped attestation manifest {descriptor['digest'][:19]} (it attests the old digests)",
               file=sys.stderr)
+    if plan.annotated:
+        print(f"dropped the index annotations of {', '.join(plan.annotated)} (Backend.AI skips annotated "
+              "entries)", file=sys.stderr)
 
 
 def _require_valid(plan: RelabelPlan) -> None:
@@ -103,8 +122,8 @@ def _require_valid(plan: RelabelPlan) -> None:
 @task(positional=["ref"], iterable=["label", "unset"],
       help={"ref": "image in a registry, host/repo:tag", "to": "write the result here instead "
             "(same registry), e.g. another tag", **EDIT_HELP, **CONNECTION_HELP})
-def relabel(c, ref, label=None, unset=None, profile=None, to=None, as_index=False, username=None,
-            password_stdin=False, insecure=False, ca_bundle=None):
+def relabel(c, ref, label=None, unset=None, profile=None, to=None, as_index=False, docker_format=False,
+            username=None, password_stdin=False, insecure=False, ca_bundle=None):
     """Rewrite the labels of every platform of an image in the registry; the tag moves last."""
     try:
         source = parse_reference(ref)
@@ -115,7 +134,7 @@ def relabel(c, ref, label=None, unset=None, profile=None, to=None, as_index=Fals
         client = connect(source, username=username, password=read_password(password_stdin),
                          insecure=insecure, ca_bundle=ca_bundle)
         plan = plan_relabel(client, source, label_edit(profile, label or [], unset or []),
-                            as_index=as_index)
+                            as_index=as_index, docker_types=docker_format)
         _print_plan(plan)
         _require_valid(plan)
         digest = push_plan(plan, client, client, destination,
@@ -130,8 +149,8 @@ def relabel(c, ref, label=None, unset=None, profile=None, to=None, as_index=Fals
 @task(positional=["src", "dest"], iterable=["label", "unset"],
       help={"src": "source image, host/repo:tag", "dest": "destination, host/project/repo:tag",
             "dest_insecure": "plain HTTP to the destination registry", **EDIT_HELP, **CONNECTION_HELP})
-def convert(c, src, dest, label=None, unset=None, profile=None, as_index=False, username=None,
-            password_stdin=False, insecure=False, dest_insecure=False, ca_bundle=None):
+def convert(c, src, dest, label=None, unset=None, profile=None, as_index=False, docker_format=False,
+            username=None, password_stdin=False, insecure=False, dest_insecure=False, ca_bundle=None):
     """Copy an image between registries or repositories, relabelled on the way (layers are streamed
     or cross-mounted, never stored on disk)."""
     try:
@@ -142,7 +161,7 @@ def convert(c, src, dest, label=None, unset=None, profile=None, as_index=False, 
         target = connect(destination, username=username, password=read_password(password_stdin),
                          insecure=dest_insecure, ca_bundle=ca_bundle)
         plan = plan_relabel(source, source_ref, label_edit(profile, label or [], unset or []),
-                            as_index=as_index)
+                            as_index=as_index, docker_types=docker_format)
         _print_plan(plan)
         _require_valid(plan)
         total = sum(image.size for image in plan.platforms)

@@ -1,4 +1,11 @@
-"""Fixtures for the Backend.AI sandbox tests: a sandbox on its own port base, and a batch image."""
+"""Fixtures for the Backend.AI sandbox tests: one sandbox per Backend.AI line, brought up one after
+the other (pytest finishes every test of one line and takes its sandbox down before the next), and
+the batch images each line's tests use.
+
+MLPERF_BAI_TEST_LINES picks the lines (default: every line that differs in anything the project
+uses: 23.09 and 26.9); MLPERF_BAI_TEST_PORT_BASE and MLPERF_BAI_TEST_SANDBOX move the suite's ports
+and folders, so that another checkout's suite can run on the same machine at the same time.
+"""
 
 from __future__ import annotations
 
@@ -16,24 +23,39 @@ from common.backendai import client as bai_client
 from common.backendai import register as bai_register
 from common.backendai.sandbox import bootstrap, control
 from common.backendai.sandbox.layout import SandboxLayout, SandboxPorts
+from common.backendai.sandbox.lines import line_of
+from common.backendai.server import Server
 from common.labels.dockerfile import inject_labels
 from common.labels.rules import resolve_labels
 from tests.imagebuild.wheelhouse import TORCH_WITH_VISION, WheelhouseServer, ensure_wheelhouse
 
-# Away from the default (18000) so a developer's own sandbox keeps running beside the tests; another
-# checkout's suite on the same machine sets its own base and root.
+# Away from the default (18000) so a developer's own sandboxes keep running beside the tests; each
+# line adds its own offset (23.09 +0, 26.9 +2000, 26.4 +4000).
 TEST_PORT_BASE = int(os.environ.get("MLPERF_BAI_TEST_PORT_BASE", "28000"))
 TRAINING_WHEELHOUSE = Path("/tmp/mlperf-bai-harness/wheelhouse-training")
 TRAINING_WHEELHOUSE_PORT = 47312  # beside the image tests' wheelhouse (47311), each URL stable for the cache
-# Kept between runs (down removes the data but keeps the virtualenv), so a rerun skips pip.
+# Each line in its own subfolder, kept between runs (down removes the data but keeps the virtualenv),
+# so that a rerun skips pip.
 TEST_ROOT = Path(os.environ.get("MLPERF_BAI_TEST_SANDBOX", "/tmp/mlperf-bai-sandbox-test"))
+TEST_LINES = [line_of(name) for name in os.environ.get("MLPERF_BAI_TEST_LINES", "23.09,26.9").split(",")]
 
 
-@pytest.fixture(scope="session")
-def sandbox(docker_engine: None, registry_host: str) -> Iterator[SandboxLayout]:
-    layout = SandboxLayout(TEST_ROOT, SandboxPorts(TEST_PORT_BASE))
-    control.up(layout, [registry_host])
+def layout_for(line_name: str) -> SandboxLayout:
+    line = line_of(line_name)
+    return SandboxLayout(TEST_ROOT / line.name, SandboxPorts(TEST_PORT_BASE + line.port_offset), line)
+
+
+def image_project(layout: SandboxLayout) -> str:
+    """The registry project of this suite's images for one line: named after its port base, so that
+    no other suite (or line) pushes, deletes or rescans the same repositories."""
+    return f"mlperf-bai-t{layout.ports.base}"
+
+
+@pytest.fixture(scope="session", params=[line.name for line in TEST_LINES])
+def sandbox(request: pytest.FixtureRequest, docker_engine: None, registry_host: str) -> Iterator[SandboxLayout]:
+    layout = layout_for(request.param)
     try:
+        control.up(layout, [registry_host], projects=[image_project(layout)])
         yield layout
     finally:
         control.down(layout, remove_data=True)
@@ -45,29 +67,46 @@ def client_config(sandbox: SandboxLayout) -> bai_client.APIConfig:
 
 
 @pytest.fixture(scope="session")
-def batch_image(base_image: str, registry_host: str, client_config: bai_client.APIConfig) -> str:
+def server(client_config: bai_client.APIConfig) -> Server:
+    return bai_client.server(client_config)
+
+
+@pytest.fixture(scope="session")
+def project_repo(sandbox: SandboxLayout, registry_host: str) -> str:
+    """registry/project of this line's test images."""
+    return f"{registry_host}/{image_project(sandbox)}"
+
+
+def push(engine: docker.DockerClient, reference: str) -> None:
+    for line in engine.images.push(reference, stream=True, decode=True):
+        assert "error" not in line, line
+
+
+@pytest.fixture(scope="session")
+def batch_image(base_image: str, project_repo: str, client_config: bai_client.APIConfig) -> str:
     """The local base with the project's CPU label profile, built by the classic builder (23.09
     reads labels from container_config), pushed as a single manifest and registered."""
-    reference = f"{registry_host}/mlperf-bai-test/sandbox-batch:3.11-debian12"
+    reference = f"{project_repo}/sandbox-batch:3.11-debian12"
     dockerfile = inject_labels(f"FROM {base_image}\n", resolve_labels(profile="cpu")).text
     engine = docker.from_env()
     engine.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=reference, rm=True)
-    for line in engine.images.push(reference, stream=True, decode=True):
-        assert "error" not in line, line
+    push(engine, reference)
     bai_register.register(reference, config=client_config)
     return reference
 
 
 @pytest.fixture(scope="session")
-def benchmark_images(base_image: str, registry_host: str, client_config: bai_client.APIConfig) -> dict[str, str]:
+def benchmark_images(base_image: str, project_repo: str, client_config: bai_client.APIConfig) -> dict[str, str]:
     """Both benchmark images of the matrix entry CUDA 12.4 / Python 3.11, built on the local base with a
     PyTorch and torchvision that train here on the CPU, pushed and registered. Their tags do not change
-    between runs, so a machine that ran the tests before reuses the layers in its engine and registry."""
+    between runs, so a machine that ran the tests before reuses the layers in its engine and registry
+    (and the second line's build is all cache: only the project in the name differs)."""
+    registry_host, project = project_repo.split("/", 1)
     with WheelhouseServer(ensure_wheelhouse(TRAINING_WHEELHOUSE, torch=TORCH_WITH_VISION),
                           port=TRAINING_WHEELHOUSE_PORT) as server:
         build = subprocess.run(
             [sys.executable, "-m", "common.imagebuild.build", "--cuda", "12.4", "--py", "3.11",
-             "--registry", registry_host, "--project", "mlperf-bai-test", "--base-image", base_image,
+             "--registry", registry_host, "--project", project, "--base-image", base_image,
              "--pip-index-url", server.index_url, "--torch-index-url", server.index_url, "--network", "host",
              "--torch-requirement", " ".join(TORCH_WITH_VISION)],
             capture_output=True, text=True, check=False, timeout=3600)
@@ -75,20 +114,18 @@ def benchmark_images(base_image: str, registry_host: str, client_config: bai_cli
     engine = docker.from_env()
     references = {}
     for benchmark in ("maskrcnn", "gnmt"):
-        reference = f"{registry_host}/mlperf-bai-test/mlperf-{benchmark}:0.1.0-cuda12.4-py3.11"
-        for line in engine.images.push(reference, stream=True, decode=True):
-            assert "error" not in line, line
+        reference = f"{project_repo}/mlperf-{benchmark}:0.1.0-cuda12.4-py3.11"
+        push(engine, reference)
         bai_register.register(reference, config=client_config)
         references[benchmark] = reference
     return references
 
 
 @pytest.fixture(scope="session")
-def unlabelled_image(base_image: str, registry_host: str) -> str:
+def unlabelled_image(base_image: str, project_repo: str) -> str:
     """The local base as it is (no Backend.AI labels), pushed as a single manifest."""
-    reference = f"{registry_host}/mlperf-bai-test/unlabelled:1.0"
+    reference = f"{project_repo}/unlabelled:1.0"
     engine = docker.from_env()
     engine.images.get(base_image).tag(reference)
-    for line in engine.images.push(reference, stream=True, decode=True):
-        assert "error" not in line, line
+    push(engine, reference)
     return reference

@@ -1,15 +1,22 @@
-"""A real single-node Backend.AI: up, register the project's image, batch sessions, vfolders, down."""
+"""A real single-node Backend.AI of each line (23.09, 26.9): up, register the project's image and a
+relabelled one, batch sessions (exit codes, logs, timeouts, mock GPUs), virtual folders, errors, down.
+
+The same tests run against every line; where the lines differ, the client follows the manager's
+release, and the tests assert what a user sees: the same outcome everywhere.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import docker
@@ -21,7 +28,11 @@ from common.backendai import register as bai_register
 from common.backendai.sandbox import bootstrap, control, neighbours
 from common.backendai.sandbox.layout import SandboxLayout
 from common.backendai.sandbox.processes import port_open, recorded_pid
-from common.registry.manifests import DOCKER_LIST
+from common.backendai.server import Server, parse_version
+from common.registry.client import RegistryClient
+from common.registry.manifests import DOCKER_LIST, OCI_INDEX, OCI_MANIFEST, Manifest, dump_json
+from tests.backendai.conftest import image_project
+from tests.harness.system import ensure_commands
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.docker, pytest.mark.registry]
 REPO = Path(__file__).resolve().parents[2]
@@ -30,21 +41,41 @@ PYTHON_JOB = ("python3 -c 'import sys; print(\"to-stdout\", 6 * 7); "
               "print(\"to-stderr\", file=sys.stderr); sys.exit({code})'")
 
 
+def invoke(sandbox: SandboxLayout, *argv: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, **bootstrap.client_environment(sandbox)}
+    return subprocess.run([sys.executable, "-m", "invoke", *argv], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
 def test_second_up_finds_it_running(sandbox: SandboxLayout, registry_host: str) -> None:
     start = time.monotonic()
-    assert control.up(sandbox, [registry_host]) == "running"
+    assert control.up(sandbox, [registry_host], projects=[image_project(sandbox)]) == "running"
     assert time.monotonic() - start < 10
 
 
-def test_status_reports_the_alive_agent_and_its_resources(sandbox: SandboxLayout) -> None:
+def test_status_reports_the_alive_agent_its_resources_and_the_mock_gpus(sandbox: SandboxLayout,
+                                                                        server: Server) -> None:
     report = control.status(sandbox)
     assert all(report["services"].values()), report["services"]
+    assert report["version"] == sandbox.line.release
+    assert server.version == parse_version(sandbox.line.release)
     [agent] = report["agents"]
     assert agent["id"] == sandbox.agent_id and agent["status"] == "ALIVE"
     assert float(agent["available"]["cpu"]) >= 1
+    assert float(agent["available"]["cuda.device"]) == 4
     text = control.format_status(report)
-    assert str(sandbox.client_env) in text
+    assert str(sandbox.client_env) in text and f"Backend.AI {sandbox.line.release}" in text
     assert bootstrap.load_secrets(sandbox)["secret_key"] not in text
+
+
+def test_every_port_the_sandbox_listens_on_derives_from_its_base(sandbox: SandboxLayout) -> None:
+    """So that it coexists with other sandboxes and agents on the host (40128 was the collision)."""
+    listening = {state.name: neighbours.listening_ports(state.pid) for state in control.services(sandbox)
+                 if state.pid is not None}
+    assert set(listening) == {"postgres", *control.DAEMONS}
+    stray = {name: sorted(set(ports) - set(sandbox.ports.span)) for name, ports in listening.items()}
+    assert not any(stray.values()), stray
+    assert sandbox.ports.metadata_server in listening["agent"]
 
 
 def test_batch_exit_zero_returns_stdout_and_stderr(batch_image: str, client_config) -> None:
@@ -55,17 +86,16 @@ def test_batch_exit_zero_returns_stdout_and_stderr(batch_image: str, client_conf
 
 
 def test_run_task_exits_with_the_session_exit_code(batch_image: str, sandbox: SandboxLayout) -> None:
-    env = {**os.environ, **bootstrap.client_environment(sandbox)}
-    done = subprocess.run([sys.executable, "-m", "invoke", "bai.run", batch_image, "--command",
-                           PYTHON_JOB.format(code=7), "--resources", "cpu=1,mem=2g"],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    """26.x reports no exit code (the events carry exitCode null): the framed command brings it."""
+    done = invoke(sandbox, "bai.run", batch_image, "--command", PYTHON_JOB.format(code=7),
+                  "--resources", "cpu=1,mem=2g")
     assert done.returncode == 7, done.stderr
-    assert "to-stdout 42" in done.stdout
+    assert "to-stdout 42" in done.stdout and "::mlperf-bai:" not in done.stdout
     assert "FAILURE, exit code 7" in done.stderr
 
 
 def test_session_reads_and_writes_a_mounted_vfolder(batch_image: str, client_config, tmp_path: Path) -> None:
-    folder = f"data{int(time.time())}"
+    folder = f"data{uuid.uuid4().hex[:8]}"
     (tmp_path / "numbers.txt").write_text("3 4 5\n")
     bai_client.ensure_vfolder(folder, config=client_config)
     try:
@@ -86,37 +116,141 @@ def test_session_reads_and_writes_a_mounted_vfolder(batch_image: str, client_con
         bai_client.delete_vfolder(folder, config=client_config)
 
 
+def test_read_only_mount_refuses_writes_where_the_manager_can(batch_image: str, client_config, server: Server,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    folder = f"ro{uuid.uuid4().hex[:8]}"
+    bai_client.ensure_vfolder(folder, config=client_config)
+    try:
+        job = bai_client.BatchJob(image=batch_image, command="touch /data/ro/written", mounts={folder: "/data/ro"},
+                                  read_only={folder})
+        with caplog.at_level(logging.WARNING, logger="common.backendai.client"):
+            result = bai_client.run_batch(job, config=client_config)
+        if server.has("mount_options"):
+            assert result.exit_code != 0 and "Read-only file system" in result.logs, result.logs
+        else:
+            assert result.exit_code == 0, result.logs
+            assert f"mounts {folder} read-write" in caplog.text
+    finally:
+        bai_client.delete_vfolder(folder, config=client_config)
+
+
+def test_a_deleted_vfolder_name_can_be_created_again(client_config, tmp_path: Path) -> None:
+    """24.03+ keeps a deleted folder in the trash under its name; delete_vfolder empties it from there."""
+    folder = f"again{uuid.uuid4().hex[:8]}"
+    (tmp_path / "a.txt").write_text("first")
+    bai_client.ensure_vfolder(folder, config=client_config)
+    bai_client.upload(folder, ["a.txt"], basedir=tmp_path, config=client_config)
+    bai_client.delete_vfolder(folder, config=client_config)
+    bai_client.ensure_vfolder(folder, config=client_config)
+    try:
+        assert bai_client.list_files(folder, config=client_config) == []
+    finally:
+        bai_client.delete_vfolder(folder, config=client_config)
+
+
+def test_gpu_request_is_scheduled_on_the_mock_gpus(batch_image: str, client_config) -> None:
+    job = bai_client.BatchJob(image=batch_image, command="env | grep -c MOCK_CUDA",
+                              resources={"cpu": 1, "mem": "2g", "cuda.device": 1})
+    result = bai_client.run_batch(job, config=client_config)
+    assert result.exit_code == 0, result.logs
+
+
+def test_batch_timeout_ends_the_session(batch_image: str, client_config, server: Server) -> None:
+    """24.09+ end it themselves (batch_timeout); 23.09's session is destroyed by the client."""
+    job = bai_client.BatchJob(image=batch_image, command="sleep 600", timeout=10)
+    start = time.monotonic()
+    with pytest.raises(bai_client.BatchTimeoutError) as raised:
+        bai_client.run_batch(job, config=client_config)
+    assert time.monotonic() - start < 120
+    assert ("batch_timeout" in str(raised.value)) == server.has("batch_timeout"), raised.value
+
+
 def test_request_below_the_image_minimum_is_refused(batch_image: str, client_config) -> None:
     job = bai_client.BatchJob(image=batch_image, command="true", resources={"cpu": 1, "mem": "256m"})
-    with pytest.raises(bai_client.RequestRejectedError, match="smaller than the minimum"):
+    with pytest.raises(bai_client.RequestRejectedError, match=r"smaller than the .*minimum"):
         bai_client.run_batch(job, config=client_config)
 
 
-def test_unknown_image_is_refused_with_a_hint(registry_host: str, client_config) -> None:
-    job = bai_client.BatchJob(image=f"{registry_host}/mlperf-bai-test/never-pushed:1.0", command="true")
+def test_unknown_image_is_refused_with_a_hint(project_repo: str, client_config) -> None:
+    job = bai_client.BatchJob(image=f"{project_repo}/never-pushed:1.0", command="true")
     with pytest.raises(bai_client.RequestRejectedError, match=r"bai\.register"):
         bai_client.run_batch(job, config=client_config)
 
 
-def test_unregistrable_image_is_reported(sandbox: SandboxLayout, unlabelled_image: str,
-                                         client_config) -> None:
-    """The base image has no Backend.AI labels: the manager scans it and skips it."""
-    with pytest.raises(bai_client.ImageNotRegisteredError, match="did not register"):
+def test_unregistrable_image_is_reported_with_the_release_and_rule(sandbox: SandboxLayout, unlabelled_image: str,
+                                                                   registry_host: str, client_config,
+                                                                   server: Server) -> None:
+    """23.09 skips an image without Backend.AI labels; 24.09+ take it, but scan only projects they
+    have a registry row for."""
+    if server.has("registries_in_database"):
+        stranger = f"{registry_host}/mlperf-bai-unscanned-{uuid.uuid4().hex[:6]}/unlabelled:1.0"
+        engine = docker.from_env()
+        engine.images.get(unlabelled_image).tag(stranger)
+        for line in engine.images.push(stranger, stream=True, decode=True):
+            assert "error" not in line, line
+        unlabelled_image = stranger
+    with pytest.raises(bai_client.ImageNotRegisteredError) as raised:
         bai_register.register(unlabelled_image, config=client_config)
+    message = str(raised.value)
+    assert f"Backend.AI {server.release}" in message and "did not register" in message
+    if server.has("registries_in_database"):
+        assert "container_registries" in message and "since 25.6.0" in message
 
 
 def test_image_converted_in_the_registry_runs(sandbox: SandboxLayout, unlabelled_image: str,
                                               client_config) -> None:
     """images.relabel writes the labels into the registry copy (no Docker build); bai.register
-    wraps and rescans it; a batch session runs in it."""
+    registers it (wrapping it in a list where the manager needs one); a batch session runs in it."""
     converted = f"{unlabelled_image}-bai"
-    env = {**os.environ, **bootstrap.client_environment(sandbox)}
     for argv in (["images.relabel", unlabelled_image, "--to", converted, "--profile", "cpu", "--insecure"],
                  ["bai.register", converted]):
-        done = subprocess.run([sys.executable, "-m", "invoke", *argv], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=300)
+        done = invoke(sandbox, *argv)
         assert done.returncode == 0, done.stderr
     assert f"registered {converted}" in done.stdout
+    result = bai_client.run_batch(bai_client.BatchJob(image=converted, command=PYTHON_JOB.format(code=0)),
+                                  config=client_config)
+    assert result.exit_code == 0 and "to-stdout 42" in result.logs, result.logs
+
+
+def test_relabelled_index_with_annotated_entries_registers(sandbox: SandboxLayout, unlabelled_image: str,
+                                                           project_repo: str, client_config, server: Server) -> None:
+    """Official images annotate each platform of their OCI index; every line's scanner skips such
+    entries. images.inspect says so, and images.relabel writes the index without them (with Docker
+    media types for 23.09, which cannot read OCI ones: bai.register says so)."""
+    ensure_commands("skopeo")
+    repository = f"{project_repo.split('/', 1)[1]}/annotated"
+    platform_tag = f"{project_repo}/annotated:1.0-amd64"
+    copied = subprocess.run(["skopeo", "copy", "--format", "oci", "--src-tls-verify=false",
+                             "--dest-tls-verify=false", f"docker://{unlabelled_image}", f"docker://{platform_tag}"],
+                            capture_output=True, text=True, timeout=300)
+    assert copied.returncode == 0, copied.stderr
+    registry = RegistryClient(project_repo.split("/", 1)[0], insecure=True)
+    child = registry.get_manifest(repository, "1.0-amd64")
+    assert child.media_type == OCI_MANIFEST
+    entry = {**child.descriptor({"architecture": "amd64", "os": "linux"}),
+             "annotations": {"org.opencontainers.image.ref.name": "1.0", "com.example.arch": "amd64"}}
+    index = Manifest(dump_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [entry]}), OCI_INDEX)
+    registry.put_manifest(repository, "1.0", index)
+    source, converted = f"{project_repo}/annotated:1.0", f"{project_repo}/annotated:1.0-bai"
+
+    docker_format = [] if server.has("oci_media_types") else ["--docker-format"]
+
+    refused = invoke(sandbox, "bai.register", source)
+    inspected = invoke(sandbox, "images.inspect", source, "--insecure")
+    relabelled = invoke(sandbox, "images.relabel", source, "--to", converted, "--profile", "cpu", "--insecure",
+                        *docker_format)
+    registered = invoke(sandbox, "bai.register", converted)
+
+    assert refused.returncode == 1
+    assert ("--docker-format" if docker_format else "every entry of its index carries annotations") in refused.stderr
+    assert "index entries carry annotations" in inspected.stdout
+    assert "OCI media types: Backend.AI 23.09" in inspected.stdout
+    assert relabelled.returncode == 0, relabelled.stderr
+    assert "dropped the index annotations of linux/amd64" in relabelled.stderr
+    rewritten = registry.get_manifest(repository, "1.0-bai")
+    assert [set(e) for e in rewritten.document["manifests"]] == [{"mediaType", "size", "digest", "platform"}]
+    assert rewritten.media_type == (OCI_INDEX if server.has("oci_media_types") else DOCKER_LIST)
+    assert registered.returncode == 0, registered.stderr
     result = bai_client.run_batch(bai_client.BatchJob(image=converted, command=PYTHON_JOB.format(code=0)),
                                   config=client_config)
     assert result.exit_code == 0 and "to-stdout 42" in result.logs, result.logs
@@ -135,7 +269,8 @@ def test_session_that_cannot_start_is_reported(batch_image: str, registry_host: 
     bai_register.register(gone, config=client_config)
     repository = gone.split("/", 1)[1].rsplit(":", 1)[0]
     manifest = requests.head(f"http://{registry_host}/v2/{repository}/manifests/3.11-gone",
-                             headers={"Accept": DOCKER_LIST}, timeout=10)
+                             headers={"Accept": f"{DOCKER_LIST}, application/vnd.docker.distribution.manifest.v2+json"},
+                             timeout=10)
     requests.delete(f"http://{registry_host}/v2/{repository}/manifests/"
                     f"{manifest.headers['Docker-Content-Digest']}", timeout=10).raise_for_status()
     engine.images.remove(gone)
@@ -182,3 +317,9 @@ def test_down_stops_everything_it_started(sandbox: SandboxLayout) -> None:
     assert not any(port_open(port) for port in sandbox.ports.listening().values())
     assert not any(state.running for state in control.services(sandbox))
     assert (sandbox.cfg / "manager.toml").exists(), "data is kept unless asked"
+    if sandbox.line.in_container:
+        inspect = subprocess.run(["docker", "inspect", sandbox.service_container], capture_output=True)
+        assert inspect.returncode != 0, "the service container is removed"
+    kernels = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=ai.backend.owner={sandbox.agent_id}"],
+                             capture_output=True, text=True)
+    assert kernels.stdout.split() == [], "the agent's containers are removed"

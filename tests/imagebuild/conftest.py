@@ -6,13 +6,20 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.imagebuild.wheelhouse import TORCH_CPU, WheelhouseServer, ensure_wheelhouse, torch_wheel_available
+from tests.imagebuild.wheelhouse import (
+    PYTORCH_CPU_INDEX,
+    TORCH_CPU,
+    WheelhouseServer,
+    ensure_wheelhouse,
+    torch_wheel_source,
+)
 
 WHEELHOUSE = Path("/tmp/mlperf-bai-harness/wheelhouse")
 SELECTION = ("--cuda", "12.4", "--py", "3.11")
@@ -48,9 +55,14 @@ def run_module(module: str, *args: str, stdin: str | None = None) -> subprocess.
 
 @pytest.fixture(scope="session")
 def wheelhouse_url() -> Iterator[tuple[str, bool]]:
-    with_torch = torch_wheel_available()
-    with WheelhouseServer(ensure_wheelhouse(WHEELHOUSE, torch=[TORCH_CPU] if with_torch else [])) as server:
-        yield server.index_url, with_torch
+    source = torch_wheel_source()
+    if source is None:
+        warnings.warn(f"tests/imagebuild build the images without PyTorch: the wheel {TORCH_CPU} (CPython 3.11, "
+                      f"linux x86_64) is neither in pip's configured indexes nor on {PYTORCH_CPU_INDEX}; put it "
+                      "where pip finds it (PIP_FIND_LINKS) to test the torch checks too", stacklevel=1)
+    torch = [TORCH_CPU] if source is not None else []
+    with WheelhouseServer(ensure_wheelhouse(WHEELHOUSE, torch=torch, torch_index=source or None)) as server:
+        yield server.index_url, source is not None
 
 
 @pytest.fixture(scope="session")

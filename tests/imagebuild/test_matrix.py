@@ -30,14 +30,24 @@ def problems_of(tmp_path: Path, edit) -> list[str]:
     return error.value.problems
 
 
-def test_real_matrix_covers_two_cuda_and_two_python_versions_per_benchmark() -> None:
+def test_real_matrix_covers_the_cuda_versions_current_clusters_run() -> None:
+    """H100/H200 nodes run drivers for CUDA 12.8-13.0; Blackwell needs 12.8 or newer."""
     matrix = load_matrix()
     for benchmark in ("maskrcnn", "gnmt"):
         entries = [e for e in matrix.entries if e.benchmark == benchmark]
-        assert len({e.cuda for e in entries}) >= 2 and len({e.py for e in entries}) >= 2
+        assert {"12.6", "12.8", "13.0"} <= {e.cuda for e in entries} and len({e.py for e in entries}) >= 2
     names = {e.name for e in matrix.entries}
-    assert "maskrcnn-cuda12.4-py3.11" in names
+    assert "maskrcnn-cuda12.4-py3.11" in names and "gnmt-cuda13.0-py3.13" in names
     assert "maskrcnn-cuda11.8-py3.13" not in names  # excluded: no such PyTorch wheel
+
+
+def test_every_cuda_takes_its_torch_from_pytorchs_index_on_a_base_the_agent_supports() -> None:
+    for entry in load_matrix().entries:
+        assert entry.torch_index_url == f"https://download.pytorch.org/whl/cu{entry.cuda.replace('.', '')}"
+        assert entry.base_image.startswith(f"nvidia/cuda:{entry.cuda}.") and entry.base_image.endswith(
+            "-base-ubuntu22.04"), "ubuntu22.04: a base-distro the agent has runners for"
+        assert resolve_labels(entry.label_profile, entry.labels)["ai.backend.base-distro"] == "ubuntu22.04"
+        assert all(part.isdigit() for part in entry.driver.split(".")), entry.driver
 
 
 def test_every_entry_has_accepted_tags_and_valid_labels() -> None:
@@ -122,8 +132,8 @@ def test_exclusion_matching_nothing_is_refused(tmp_path: Path) -> None:
 def test_selection_names_unknown_values() -> None:
     matrix = load_matrix()
     assert [e.name for e in matrix.select(["gnmt"], ["12.4"], ["3.11"])] == ["gnmt-cuda12.4-py3.11"]
-    with pytest.raises(MatrixError, match=r"--cuda '13.0' is not in the matrix"):
-        matrix.select([], ["13.0"], [])
+    with pytest.raises(MatrixError, match=r"--cuda '9.2' is not in the matrix"):
+        matrix.select([], ["9.2"], [])
     with pytest.raises(MatrixError, match="all excluded"):
         matrix.select([], ["11.8"], ["3.13"])
 

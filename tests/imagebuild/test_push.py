@@ -11,6 +11,7 @@ import pytest
 
 from common.registry.client import RegistryClient
 from common.registry.manifests import DOCKER_LIST, DOCKER_MANIFEST
+from tests.harness.system import ensure_commands
 from tests.imagebuild.conftest import COMMIT, BuiltImages, run_module
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.registry]
@@ -53,7 +54,8 @@ def test_both_tags_are_manifest_lists_of_the_built_image_with_its_labels(pushed)
     local = docker.from_env().images.get(images.reference("maskrcnn"))
     assert config["config"]["Labels"] == local.labels
     assert manifest.document["config"]["digest"] == local.id
-    # An independent client agrees.
+    # An independent client agrees (installed through the harness, like every external command).
+    ensure_commands("skopeo")
     inspected = json.loads(subprocess.run(
         ["skopeo", "inspect", "--tls-verify=false", f"docker://{images.reference('maskrcnn')}"],
         capture_output=True, text=True, check=True).stdout)

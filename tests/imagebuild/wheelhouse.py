@@ -21,6 +21,8 @@ from pathlib import Path
 from common.imagebuild.matrix import ROOT
 
 TORCH_CPU = "torch==2.13.0+cpu"
+# Where the CPU wheel comes from when pip's own configuration has none: PyTorch's CPU index.
+PYTORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 # PyTorch with torchvision, for images that train (the CUDA build; it runs on the CPU here). PyPI's
 # torchvision does not load beside the CPU-only torch build.
 TORCH_WITH_VISION = ("torch==2.14.1", "torchvision==0.29.1")
@@ -49,9 +51,9 @@ def write_simple_index(directory: Path) -> None:
         page.write_text(f"<!DOCTYPE html><html><body>\n{links}</body></html>\n")
 
 
-def ensure_wheelhouse(directory: Path, *, torch: Sequence[str] = ()) -> Path:
-    """Download what the images install for CPython 3.11, and `torch` (requirements), once; a stamp marks
-    a complete download."""
+def ensure_wheelhouse(directory: Path, *, torch: Sequence[str] = (), torch_index: str | None = None) -> Path:
+    """Download what the images install for CPython 3.11, and `torch` (requirements, from `torch_index`
+    too when given), once; a stamp marks a complete download."""
     requirements = [arg for path in REQUIREMENT_FILES for arg in ("-r", str(ROOT / path))]
     # The project's own dependencies: the Dockerfiles `pip install` the project.
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
@@ -63,18 +65,23 @@ def ensure_wheelhouse(directory: Path, *, torch: Sequence[str] = ()) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "pip", "download", "-q", "-d", str(directory),
                "--only-binary=:all:", "--python-version", "3.11", *wanted]
-    subprocess.run(command, check=True)
+    subprocess.run([*command, *(["--extra-index-url", torch_index] if torch_index else [])], check=True)
     write_simple_index(directory)
     stamp.touch()
     return directory
 
 
-def torch_wheel_available() -> bool:
-    """The CPU wheel comes from the host's pip configuration (PIP_FIND_LINKS or an index)."""
-    result = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-                             "-d", "/tmp/mlperf-bai-harness/torch-probe", TORCH_CPU],
-                            capture_output=True, text=True, check=False)
-    return result.returncode == 0
+def torch_wheel_source() -> str | None:
+    """Where pip finds the CPU wheel: "" (its own configuration: PIP_FIND_LINKS, an index or a
+    mirror), PyTorch's CPU index, or None when neither has it."""
+    for source in ("", PYTORCH_CPU_INDEX):
+        extra = ["--extra-index-url", source] if source else []
+        result = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                                 "--python-version", "3.11", "-d", "/tmp/mlperf-bai-harness/torch-probe", *extra,
+                                 TORCH_CPU], capture_output=True, text=True, check=False, timeout=900)
+        if result.returncode == 0:
+            return source
+    return None
 
 
 class WheelhouseServer:

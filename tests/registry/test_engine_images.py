@@ -77,7 +77,7 @@ def test_as_index_makes_a_single_manifest_visible_to_23_09(plain_registry: Regis
     checked = run_invoke("images.check", target, "--insecure")
 
     assert single.returncode == 1
-    assert "Backend.AI 23.09 scans only a manifest list" in single.stdout
+    assert "Backend.AI before 24.09 (23.09 among them) scans only a manifest list" in single.stdout
     assert relabel.returncode == 0, relabel.stderr
     assert inspected.returncode == 0, inspected.stdout
     assert "manifest.list.v2+json" in inspected.stdout

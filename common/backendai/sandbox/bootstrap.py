@@ -1,6 +1,7 @@
 """The sandbox's generated state: secrets, config files, database schema, fixtures and etcd keys.
 
 Backend.AI's wheels ship no sample configs, alembic.ini or fixtures, so all of them are written here.
+26.x's commands run in the service container (container.exec_argv); the paths are the same there.
 """
 
 from __future__ import annotations
@@ -16,17 +17,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from string import Template
 
+from common.backendai.sandbox import container, fixtures
 from common.backendai.sandbox.install import postgres_bin
-from common.backendai.sandbox.layout import STORAGE_HOST, SandboxLayout
+from common.backendai.sandbox.layout import SandboxLayout
 from common.backendai.sandbox.processes import SandboxError
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 CONFIG_FILES = ("manager.toml", "agent.toml", "storage-proxy.toml", "alembic.ini")
-VFOLDER_PERMISSIONS = ("create-vfolder", "modify-vfolder", "delete-vfolder", "mount-in-session",
-                       "upload-file", "download-file", "invite-others", "set-user-specific-permission")
-ADMIN_EMAIL = "admin@sandbox.local"
-MAX_CONCURRENT_SESSIONS = 8
-MAX_CONTAINERS_PER_SESSION = 4
+# Four fake CUDA GPUs for every line: the mock accelerator plugin reads them from the agent's
+# working directory (the same file format since 23.09).
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+MOCK_ACCELERATOR = "mock-accelerator.toml"
 
 
 def write_private(path: Path, text: str) -> None:
@@ -38,23 +38,29 @@ def write_private(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def load_secrets(layout: SandboxLayout) -> dict[str, str]:
-    """The sandbox's keys and passwords, generated on first use and kept with its data."""
-    if layout.secrets.exists():
-        return json.loads(layout.secrets.read_text())
+def _new_secrets() -> dict[str, str]:
     alphabet = string.ascii_uppercase + string.digits
-    values = {
+    return {
         "access_key": "AKIA" + "".join(secrets.choice(alphabet) for _ in range(16)),
         "secret_key": secrets.token_urlsafe(30),
         "admin_password": secrets.token_urlsafe(12),
         "db_password": secrets.token_hex(12),
         "storage_manager_secret": secrets.token_hex(16),
         "storage_jwt_secret": secrets.token_hex(16),
+        "manager_secret": secrets.token_hex(16),
         "user_uuid": str(uuid.uuid4()),
         "group_uuid": str(uuid.uuid4()),
     }
-    layout.cfg.mkdir(parents=True, exist_ok=True)
-    write_private(layout.secrets, json.dumps(values, indent=1))
+
+
+def load_secrets(layout: SandboxLayout) -> dict[str, str]:
+    """The sandbox's keys and passwords, generated on first use and kept with its data (a key
+    added in a later version of this module is generated then, the others are kept)."""
+    known = json.loads(layout.secrets.read_text()) if layout.secrets.exists() else {}
+    values = {**_new_secrets(), **known}
+    if values != known:
+        layout.cfg.mkdir(parents=True, exist_ok=True)
+        write_private(layout.secrets, json.dumps(values, indent=1))
     return values
 
 
@@ -65,7 +71,7 @@ def client_environment(layout: SandboxLayout) -> dict[str, str]:
 
 
 def write_configs(layout: SandboxLayout, session_ids: tuple[int, int] = (0, 0)) -> None:
-    """Render the config templates (every `up`, so a changed template or port base takes effect).
+    """Render the line's config templates (every `up`, so a changed template or port base takes effect).
 
     `session_ids`: uid and gid of the sessions' user and the storage proxy (install.ensure_session_user).
     """
@@ -73,93 +79,16 @@ def write_configs(layout: SandboxLayout, session_ids: tuple[int, int] = (0, 0)) 
     first, last = ports.container_range
     values = {**load_secrets(layout), **ports.monitors, "root": str(layout.root),
               "etcd_port": ports.etcd, "postgres_port": ports.postgres, "manager_port": ports.manager,
-              "agent_rpc_port": ports.agent_rpc, "agent_sock_port": ports.agent_sock,
+              "manager_internal_port": ports.manager_internal, "agent_rpc_port": ports.agent_rpc,
+              "agent_sock_port": ports.agent_sock, "agent_service_port": ports.agent_service,
               "agent_id": layout.agent_id, "metadata_server_port": ports.metadata_server,
-              "storage_client_port": ports.storage_client,
-              "storage_manager_port": ports.storage_manager, "container_port_first": first,
+              "storage_client_port": ports.storage_client, "storage_manager_port": ports.storage_manager,
+              "storage_internal_port": ports.storage_internal, "container_port_first": first,
               "container_port_last": last, "session_uid": session_ids[0], "session_gid": session_ids[1]}
-    for name in CONFIG_FILES:
-        write_private(layout.cfg / name, Template((TEMPLATES / name).read_text()).substitute(values))
+    for template in [layout.line.templates / name for name in CONFIG_FILES] + [TEMPLATES / MOCK_ACCELERATOR]:
+        write_private(layout.cfg / template.name, Template(template.read_text()).substitute(values))
     write_private(layout.client_env,
                   "".join(f"{key}={value}\n" for key, value in client_environment(layout).items()))
-
-
-def etcd_config(registries: Sequence[str], redis_port: int) -> dict:
-    return {
-        "system": {"timezone": "UTC"},
-        "api": {"allow-origins": "*"},
-        "redis": {"addr": f"127.0.0.1:{redis_port}"},
-        "docker": {
-            # auto_pull=tag: the agent pulls when the tag is not present locally.
-            "image": {"auto_pull": "tag"},
-            "registry": {host: {"": f"http://{host}", "type": "docker", "ssl_verify": "false"}
-                         for host in registries},
-        },
-        "idle": {"enabled": ""},
-        "network": {"subnet": {"agent": "0.0.0.0/0", "container": "0.0.0.0/0"}},
-        "plugins": {"accelerator": {}, "scheduler": {}},
-    }
-
-
-def etcd_volumes(layout: SandboxLayout, keys: dict[str, str]) -> dict:
-    proxy = STORAGE_HOST.split(":")[0]
-    return {
-        "_types": {"group": "", "user": ""},
-        "default_host": STORAGE_HOST,
-        "exposed_volume_info": "percentage",
-        "proxies": {proxy: {
-            "client_api": f"http://127.0.0.1:{layout.ports.storage_client}",
-            "manager_api": f"http://127.0.0.1:{layout.ports.storage_manager}",
-            "secret": keys["storage_manager_secret"], "ssl_verify": "false"}},
-    }
-
-
-def fixtures(keys: dict[str, str], registries: Sequence[str]) -> dict:
-    """Domain, project, admin user and keypair, policies and the scaling group.
-
-    The manager's populate_fixture stops at the first empty table list, so none is empty; the
-    vfolder host must be allowed on domain, project and keypair policy (the manager unions them).
-    """
-    hosts = {STORAGE_HOST: list(VFOLDER_PERMISSIONS)}
-    return {
-        "domains": [{"name": "default", "description": "sandbox domain", "is_active": True,
-                     "total_resource_slots": {}, "allowed_vfolder_hosts": hosts,
-                     "allowed_docker_registries": list(registries)}],
-        "user_resource_policies": [{"name": "default", "max_vfolder_size": 0,
-                                    "max_session_count_per_model_session": 10}],
-        "project_resource_policies": [{"name": "default", "max_vfolder_size": 0}],
-        "keypair_resource_policies": [{
-            "name": "default", "default_for_unspecified": "UNLIMITED", "total_resource_slots": {},
-            # Cluster sessions (main1 + subs) and the test suite's sessions side by side.
-            "max_session_lifetime": 0, "max_concurrent_sessions": MAX_CONCURRENT_SESSIONS,
-            "max_containers_per_session": MAX_CONTAINERS_PER_SESSION,
-            "max_vfolder_count": 20, "max_vfolder_size": 0, "idle_timeout": 3600,
-            "allowed_vfolder_hosts": hosts}],
-        "groups": [{"id": keys["group_uuid"], "name": "default", "description": "sandbox project",
-                    "is_active": True, "domain_name": "default", "total_resource_slots": {},
-                    "allowed_vfolder_hosts": hosts, "resource_policy": "default"}],
-        "users": [{"uuid": keys["user_uuid"], "username": "admin", "email": ADMIN_EMAIL,
-                   "password": keys["admin_password"], "need_password_change": False,
-                   "full_name": "Sandbox admin", "description": "superadmin of the local sandbox",
-                   "status": "active", "status_info": "admin-requested", "domain_name": "default",
-                   "role": "superadmin", "resource_policy": "default"}],
-        "keypairs": [{"user_id": ADMIN_EMAIL, "access_key": keys["access_key"],
-                      "secret_key": keys["secret_key"], "is_active": True, "resource_policy": "default",
-                      "rate_limit": 30000, "num_queries": 0, "is_admin": True,
-                      "user": keys["user_uuid"]}],
-        "association_groups_users": [{"group_id": keys["group_uuid"], "user_id": keys["user_uuid"]}],
-        "scaling_groups": [{"name": "default", "description": "sandbox resource group",
-                            "is_active": True, "is_public": True, "driver": "static", "driver_opts": {},
-                            "scheduler": "fifo", "scheduler_opts": {}, "use_host_network": False}],
-        "sgroups_for_domains": [{"scaling_group": "default", "domain": "default"}],
-    }
-
-
-def main_access_key_fixture(keys: dict[str, str]) -> dict:
-    """The auth middleware finds the user by users.main_access_key, which the keypair insert does not
-    set: without it every signed request gets 401 "Credential/signature mismatch"."""
-    return {"__mode": "update",
-            "users": [{"uuid": keys["user_uuid"], "main_access_key": keys["access_key"]}]}
 
 
 def run_logged(layout: SandboxLayout, step: str, argv: Sequence[str], *, user: str | None = None,
@@ -173,6 +102,15 @@ def run_logged(layout: SandboxLayout, step: str, argv: Sequence[str], *, user: s
                                 input=stdin.encode() if stdin is not None else None)
     if result.returncode != 0:
         raise SandboxError(f"sandbox step '{step}' failed (exit {result.returncode}); see {log}")
+
+
+def backend_ai(layout: SandboxLayout, *args: str, client: bool = False) -> list[str]:
+    """The `backend.ai` command of the sandbox's virtualenv, where it runs (the host for 23.09, the
+    service container for 26.x); `client` gives it the sandbox's BACKEND_* keys, from the file."""
+    argv = [str(layout.bin / "backend.ai"), *args]
+    if not layout.line.in_container:
+        return argv
+    return container.exec_argv(layout, argv, env_file=layout.client_env if client else None)
 
 
 def init_database_cluster(layout: SandboxLayout) -> None:
@@ -194,32 +132,50 @@ def create_database(layout: SandboxLayout) -> None:
 
 
 def manager_cli(layout: SandboxLayout, *args: str) -> list[str]:
-    return [str(layout.bin / "backend.ai"), "mgr", "-f", str(layout.cfg / "manager.toml"), *args]
+    return backend_ai(layout, "mgr", "-f", str(layout.cfg / "manager.toml"), *args)
 
 
 def generate_rpc_keys(layout: SandboxLayout) -> None:
     for name in ("manager", "agent"):
         if not (layout.cfg / f"{name}.key_secret").exists():
             run_logged(layout, f"{name} RPC keypair",
-                       [str(layout.bin / "backend.ai"), "mgr", "generate-rpc-keypair", str(layout.cfg), name])
+                       backend_ai(layout, "mgr", "generate-rpc-keypair", str(layout.cfg), name))
+
+
+def _populate_fixture(layout: SandboxLayout, name: str, content: dict) -> None:
+    write_private(layout.cfg / name, json.dumps(content, indent=1))
+    run_logged(layout, f"fixture {name}", manager_cli(layout, "fixture", "populate", str(layout.cfg / name)))
 
 
 def populate(layout: SandboxLayout, registries: Sequence[str]) -> None:
     """Schema, fixtures and etcd configuration: once per sandbox data folder."""
     keys = load_secrets(layout)
-    files = {"fixture.json": fixtures(keys, registries),
-             "fixture-main-key.json": main_access_key_fixture(keys),
-             "etcd-config.json": etcd_config(registries, layout.ports.redis),
-             "etcd-volumes.json": etcd_volumes(layout, keys)}
-    for name, content in files.items():
-        write_private(layout.cfg / name, json.dumps(content, indent=1))
     run_logged(layout, "schema", manager_cli(layout, "schema", "oneshot", "-f",
                                              str(layout.cfg / "alembic.ini")))
-    run_logged(layout, "fixtures", manager_cli(layout, "fixture", "populate",
-                                               str(layout.cfg / "fixture.json")))
-    run_logged(layout, "main access key", manager_cli(layout, "fixture", "populate",
-                                                      str(layout.cfg / "fixture-main-key.json")))
-    run_logged(layout, "etcd config", manager_cli(layout, "etcd", "put-json", "config",
-                                                  str(layout.cfg / "etcd-config.json")))
+    if layout.line.in_container:
+        _populate_fixture(layout, "fixture.json", fixtures.fixtures_26(keys, registries))
+    else:
+        _populate_fixture(layout, "fixture.json", fixtures.fixtures_2309(keys, registries))
+        _populate_fixture(layout, "fixture-main-key.json", fixtures.main_access_key_fixture(keys))
+    write_private(layout.cfg / "etcd-volumes.json", json.dumps(fixtures.etcd_volumes(layout, keys), indent=1))
     run_logged(layout, "etcd volumes", manager_cli(layout, "etcd", "put-json", "volumes",
                                                    str(layout.cfg / "etcd-volumes.json")))
+
+
+def configure_registries(layout: SandboxLayout, registries: Sequence[str], projects: Sequence[str]) -> None:
+    """The registries the agent pulls from (and, on 26.x, one row per project the manager scans):
+    every one ever asked for, configured again only when one is new."""
+    record = layout.run / "registries.json"
+    known = json.loads(record.read_text()) if record.exists() else {"registries": [], "projects": []}
+    wanted = {"registries": sorted({*known["registries"], *registries}),
+              "projects": sorted({*known["projects"], *projects})}
+    if wanted == known:
+        return
+    registries, projects = wanted["registries"], wanted["projects"]
+    write_private(layout.cfg / "etcd-config.json", json.dumps(fixtures.etcd_config(layout, registries), indent=1))
+    run_logged(layout, "etcd config", manager_cli(layout, "etcd", "put-json", "config",
+                                                  str(layout.cfg / "etcd-config.json")))
+    _populate_fixture(layout, "fixture-registries-allowed.json", fixtures.allowed_registries(registries))
+    if layout.line.in_container:
+        _populate_fixture(layout, "fixture-registries.json", fixtures.registry_rows(registries, projects))
+    record.write_text(json.dumps(wanted) + "\n")

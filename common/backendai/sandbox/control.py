@@ -1,7 +1,8 @@
-"""Bring a single-node Backend.AI 23.09 up on 127.0.0.1, report on it, take it down.
+"""Bring a single-node Backend.AI (23.09, 26.4 or 26.9) up on 127.0.0.1, report on it, take it down.
 
-Order matters: PostgreSQL, redis and etcd first; then the storage proxy (the manager asks it for the
-volumes), the manager, and the agent (it registers with the manager through etcd and redis).
+Order matters: PostgreSQL, redis and etcd first (Debian's, on the host, for every line); then the
+storage proxy (the manager asks it for the volumes), the manager, and the agent (it registers with
+the manager through etcd and redis). 26.x's three run in the sandbox's service container.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ import shutil
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import requests
 
 from common.backendai import client as bai_client
-from common.backendai.sandbox import bootstrap, install, neighbours
+from common.backendai.sandbox import bootstrap, container, install, neighbours
 from common.backendai.sandbox.layout import SandboxLayout
 from common.backendai.sandbox.processes import (
     SandboxError,
+    last_error,
     port_open,
     recorded_pid,
     start_daemon,
@@ -30,6 +31,8 @@ from common.backendai.sandbox.processes import (
 
 DAEMONS = ("redis", "etcd", "storage-proxy", "manager", "agent")
 DEFAULT_REGISTRIES = ("127.0.0.1:5000",)
+# 26.x scans <registry>/<project>/<name>:<tag> only for projects it has a registry row for.
+DEFAULT_PROJECTS = ("mlperf",)
 
 
 @dataclass(frozen=True)
@@ -55,10 +58,12 @@ def services(layout: SandboxLayout) -> list[ServiceState]:
 
 
 def up(layout: SandboxLayout, registries: Sequence[str] = DEFAULT_REGISTRIES,
-       progress: Callable[[str], None] = print) -> str:
+       progress: Callable[[str], None] = print, projects: Sequence[str] = DEFAULT_PROJECTS) -> str:
     """Start the sandbox; returns "running" if it already was, "started" otherwise."""
+    check_line(layout)
     states = services(layout)
     if all(state.running for state in states) and manager_answers(layout):
+        bootstrap.configure_registries(layout, registries, projects)
         return "running"
     if any(state.running for state in states):
         running = ", ".join(s.name for s in states if s.running)
@@ -70,13 +75,16 @@ def up(layout: SandboxLayout, registries: Sequence[str] = DEFAULT_REGISTRIES,
     for host in registries:
         if not port_open(int(host.rsplit(":", 1)[1]), host.rsplit(":", 1)[0]):
             raise SandboxError(f"registry {host} does not answer; the sandbox's agent pulls images from it")
-    progress("installing (Debian packages, Backend.AI virtualenv)")
+    progress(f"installing Backend.AI {layout.line.release} (Debian packages, its virtualenv)")
     install.ensure_debian_packages()
     for sub in ("cfg", "logs", "run", "ipc", "scratches", "var", "vfroot", "redis", "etcd"):
         (layout.root / sub).mkdir(parents=True, exist_ok=True)
     layout.root.chmod(0o755)
-    install.ensure_virtualenv(layout)
     session_ids = install.ensure_session_user()
+    if layout.line.in_container:
+        progress(f"Python {layout.line.python}: Debian {container.SUITE} root filesystem, service container")
+        container.ensure_service_container(layout, container.ensure_rootfs_image(layout), session_ids)
+    install.ensure_virtualenv(layout)
     layout.volume.mkdir(parents=True, exist_ok=True)
     # Layout version 3; without it the proxy assumes an old (v2) structure and says so.
     (layout.volume / "version.txt").write_text("3\n")
@@ -93,15 +101,35 @@ def up(layout: SandboxLayout, registries: Sequence[str] = DEFAULT_REGISTRIES,
         progress("creating schema, fixtures and etcd configuration")
         bootstrap.populate(layout, registries)
         layout.marker("populate").write_text("done\n")
+    bootstrap.configure_registries(layout, registries, projects)
     progress("starting storage proxy, manager, agent")
     start_backend_ai(layout, "storage-proxy", ["storage", "start-server", "-f",
                                               str(layout.cfg / "storage-proxy.toml")])
-    wait_for(lambda: port_open(layout.ports.storage_manager), 60, "the storage proxy",
-             layout.log("storage-proxy"))
+    wait_serving(layout, "storage-proxy", lambda: port_open(layout.ports.storage_manager), 60)
     start_backend_ai(layout, "manager", ["mgr", "-f", str(layout.cfg / "manager.toml"), "start-server"])
-    wait_for(lambda: manager_answers(layout), 90, "the manager", layout.log("manager"))
+    wait_serving(layout, "manager", lambda: manager_answers(layout), 120)
+    if layout.line.in_container and not layout.marker("membership").exists():
+        # 26.x's RBAC checks entity_memberships, which only the API writes (not the fixture's row)
+        keys = bootstrap.load_secrets(layout)
+        bootstrap.run_logged(layout, "project membership", bootstrap.backend_ai(
+            layout, "admin", "group", "add-users", keys["group_uuid"], keys["user_uuid"], client=True))
+        layout.marker("membership").write_text("done\n")
     start_agent(layout)
+    # A daemon can open its port and die a moment later (a worker failing after the bind).
+    dead = [state.name for state in services(layout) if not state.running]
+    if dead:
+        raise SandboxError("exited after starting: " + "; ".join(
+            f"{name}: {last_error(layout.log(name))}" for name in dead) + f" (see {layout.logs})")
     return "started"
+
+
+def check_line(layout: SandboxLayout) -> None:
+    """A sandbox folder holds one Backend.AI release; another one needs another folder."""
+    marker = layout.marker("install")
+    installed = marker.read_text().strip() if marker.exists() else layout.line.release
+    if installed != layout.line.release:
+        raise SandboxError(f"sandbox {layout.root} holds Backend.AI {installed}, not {layout.line.release}; "
+                           "choose another --root (or take it down with --purge first)")
 
 
 def check_neighbours(layout: SandboxLayout, progress: Callable[[str], None]) -> None:
@@ -127,24 +155,19 @@ def start_agent(layout: SandboxLayout, timeout: float = 240) -> None:
     ALIVE. An agent can heartbeat before it dies in its own start-up (e.g. on a port another agent
     holds), and the manager's row lags, so ALIVE alone proves nothing."""
     start_backend_ai(layout, "agent", ["ag", "start-server", "-f", str(layout.cfg / "agent.toml")])
+    wait_serving(layout, "agent", lambda: port_open(layout.ports.agent_rpc) and agent_alive(layout), timeout)
+
+
+def wait_serving(layout: SandboxLayout, name: str, serving: Callable[[], bool], timeout: float) -> None:
+    """Wait until `serving()`, failing at once, with the daemon's error, when its process is gone."""
+    log = layout.log(name)
 
     def ready() -> bool:
-        if recorded_pid(layout.pidfile("agent")) is None:
-            raise SandboxError(f"the agent exited while starting: {last_error(layout.log('agent'))} "
-                               f"(see {layout.log('agent')})")
-        return port_open(layout.ports.agent_rpc) and agent_alive(layout)
+        if recorded_pid(layout.pidfile(name)) is None:
+            raise SandboxError(f"the {name} exited while starting: {last_error(log)} (see {log})")
+        return serving()
 
-    wait_for(ready, timeout, "the agent to run and be ALIVE", layout.log("agent"))
-
-
-def last_error(log: Path) -> str:
-    """The last line of the log's last traceback (what killed the daemon), or its last line."""
-    try:
-        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
-    except OSError:
-        return "no log"
-    errors = [line for line in lines if "Error" in line.split(":", 1)[0] or line.startswith("OSError")]
-    return (errors or lines or ["empty log"])[-1]
+    wait_for(ready, timeout, f"the {name} to serve", log)
 
 
 def ensure_docker_engine() -> None:
@@ -196,8 +219,11 @@ def _etcd_healthy(client: str) -> bool:
 
 
 def start_backend_ai(layout: SandboxLayout, name: str, args: Sequence[str]) -> None:
-    start_daemon([str(layout.bin / "backend.ai"), *args], pidfile=layout.pidfile(name),
-                 log=layout.log(name), cwd=layout.cfg)
+    argv = [str(layout.bin / "backend.ai"), *args]
+    if layout.line.in_container:
+        container.start_daemon_inside(layout, argv, pidfile=layout.pidfile(name), log=layout.log(name))
+    else:
+        start_daemon(argv, pidfile=layout.pidfile(name), log=layout.log(name), cwd=layout.cfg)
 
 
 def manager_answers(layout: SandboxLayout) -> bool:
@@ -220,7 +246,7 @@ def agent_alive(layout: SandboxLayout) -> bool:
 
 def status(layout: SandboxLayout) -> dict:
     """What runs, the endpoint, the agent's state and resources (no secrets)."""
-    report: dict = {"root": str(layout.root), "endpoint": layout.endpoint,
+    report: dict = {"root": str(layout.root), "version": layout.line.release, "endpoint": layout.endpoint,
                     "services": {s.name: s.pid for s in services(layout)},
                     "manager": "answering" if manager_answers(layout) else "not answering",
                     "client_env": str(layout.client_env)}
@@ -250,6 +276,8 @@ def down(layout: SandboxLayout, remove_data: bool = False, purge: bool = False) 
             user="postgres")
         stopped.append("postgres")
     remove_agent_containers(layout)
+    if layout.line.in_container:
+        container.remove_service_container(layout)
     if purge:
         shutil.rmtree(layout.root, ignore_errors=True)
     elif remove_data:
@@ -280,7 +308,8 @@ def remove_agent_containers(layout: SandboxLayout) -> None:
 
 
 def format_status(report: dict) -> str:
-    lines = [f"sandbox: {report['root']}", f"endpoint: {report['endpoint']} ({report['manager']})"]
+    lines = [f"sandbox: {report['root']} (Backend.AI {report['version']})",
+             f"endpoint: {report['endpoint']} ({report['manager']})"]
     lines += [f"  {name:14} {'running, pid ' + str(pid) if pid else 'stopped'}"
               for name, pid in report["services"].items()]
     for agent in report.get("agents", []):

@@ -1,4 +1,5 @@
-"""What the sandbox needs on the machine: Debian's services and Backend.AI in its own virtualenv."""
+"""What the sandbox needs on the machine: Debian's services and Backend.AI in its own virtualenv
+(on the host's Python for 23.09, in the service container's for 26.x)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common.backendai.sandbox.layout import BACKEND_AI_VERSION, PYTHON_VERSION, SESSION_USER, SandboxLayout
+from common.backendai.sandbox import cache, container
+from common.backendai.sandbox.layout import SESSION_USER, SandboxLayout
+from common.backendai.sandbox.lines import Line
 from common.backendai.sandbox.processes import SandboxError
 
-CONSTRAINTS = Path(__file__).resolve().parent / "constraints.txt"
-BACKEND_AI_PACKAGES = tuple(f"backend.ai-{name}=={BACKEND_AI_VERSION}"
-                            for name in ("manager", "agent", "storage-proxy", "client"))
-# Debian package behind each command the sandbox runs.
+# Debian package behind each command the sandbox runs (debootstrap: 26.x's root filesystem).
 APT_PACKAGES = {"redis-server": "redis-server", "etcd": "etcd-server",
-                "psql": "postgresql", "dockerd": "docker.io"}
+                "psql": "postgresql", "dockerd": "docker.io", "debootstrap": "debootstrap"}
 
 
 def postgres_bin() -> Path:
@@ -64,35 +64,44 @@ def ensure_debian_packages() -> None:
                    stdout=subprocess.DEVNULL)
 
 
-def find_python() -> str:
-    """Backend.AI 23.09 requires Python 3.11 exactly."""
-    if f"{sys.version_info.major}.{sys.version_info.minor}" == PYTHON_VERSION:
+def find_python(line: Line) -> str:
+    """23.09 requires Python 3.11 exactly, which must be the host's."""
+    if f"{sys.version_info.major}.{sys.version_info.minor}" == line.python:
         return sys.executable
-    found = shutil.which(f"python{PYTHON_VERSION}")
+    found = shutil.which(f"python{line.python}")
     if found is None:
-        raise SandboxError(f"Backend.AI {BACKEND_AI_VERSION} needs python{PYTHON_VERSION}; none on PATH")
+        raise SandboxError(f"Backend.AI {line.release} needs python{line.python}; none on PATH")
     return found
 
 
 def ensure_virtualenv(layout: SandboxLayout) -> None:
-    """Backend.AI in the sandbox's own virtualenv, every package pinned by constraints.txt."""
+    """Backend.AI in the sandbox's own virtualenv, every package pinned by the line's constraints."""
+    line = layout.line
     marker = layout.marker("install")
-    if marker.exists():
+    if marker.exists() and marker.read_text().strip() == line.release:
         return
     if layout.venv.exists():
         shutil.rmtree(layout.venv)
+    install = ["install", "--disable-pip-version-check", "-c", str(layout.root / "constraints.txt"),
+               *line.packages]
+    # the constraints file is read from the sandbox folder, which the service container sees too
+    shutil.copy(line.constraints, layout.root / "constraints.txt")
+    if line.in_container:
+        steps = [container.exec_argv(layout, ["python3", "-m", "venv", str(layout.venv)]),
+                 container.exec_argv(layout, [str(layout.bin / "pip"), *install])]
+    else:
+        steps = [[find_python(line), "-m", "venv", str(layout.venv)],
+                 [str(layout.bin / "pip"), *install, "setuptools", "yarl"]]
     log = layout.log("install")
-    with open(log, "wb") as out:
-        steps = [
-            [find_python(), "-m", "venv", str(layout.venv)],
-            [str(layout.bin / "pip"), "install", "--disable-pip-version-check", "-c", str(CONSTRAINTS),
-             *BACKEND_AI_PACKAGES, "setuptools", "yarl"],
-        ]
-        for argv in steps:
-            if subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT).returncode != 0:
-                raise SandboxError(f"installing Backend.AI failed at `{' '.join(argv[:4])} ...`; see {log}")
-    patch_agent_rlimits(layout)
-    marker.write_text(BACKEND_AI_VERSION + "\n")
+    if not cache.restore_venv(layout):
+        with open(log, "wb") as out:
+            for argv in steps:
+                if subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT).returncode != 0:
+                    raise SandboxError(f"installing Backend.AI {line.release} failed; see {log}")
+        cache.save_venv(layout)
+    if not line.in_container:
+        patch_agent_rlimits(layout)
+    marker.write_text(line.release + "\n")
 
 
 def rlimits_raisable() -> bool:

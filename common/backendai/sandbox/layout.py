@@ -7,12 +7,12 @@ none of them is a service's usual port (5432, 6379, 2379, 8080, 40128 ...) that 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.backendai.sandbox.lines import DEFAULT_LINE, LINES, Line
+
 DEFAULT_PORT_BASE = 18000
-BACKEND_AI_VERSION = "23.9.10"
-PYTHON_VERSION = "3.11"
 STORAGE_HOST = "local:volume1"
 # The system user sessions and the storage proxy run as (common/backendai/sandbox/install.py).
 SESSION_USER = "bai-sandbox"
@@ -27,6 +27,11 @@ class SandboxPorts:
     @property
     def manager(self) -> int:
         return self.base + 81
+
+    @property
+    def manager_internal(self) -> int:
+        """26.x: the manager's internal API (agents, storage proxy)."""
+        return self.base + 80
 
     @property
     def postgres(self) -> int:
@@ -53,12 +58,22 @@ class SandboxPorts:
         return self.base + 22
 
     @property
+    def storage_internal(self) -> int:
+        """26.x: the storage proxy's internal API."""
+        return self.base + 25
+
+    @property
     def agent_rpc(self) -> int:
         return self.base + 1
 
     @property
     def agent_sock(self) -> int:
         return self.base + 7
+
+    @property
+    def agent_service(self) -> int:
+        """26.x: the agent's internal HTTP service."""
+        return self.base + 3
 
     @property
     def metadata_server(self) -> int:
@@ -78,12 +93,20 @@ class SandboxPorts:
         return self.base + 1000, self.base + 1999
 
     def listening(self) -> dict[str, int]:
-        """Service name -> port, for the checks before start and for status."""
+        """Service name -> port, for the checks before start and for status (every line's: a
+        sandbox reserves them all)."""
         return {"postgres": self.postgres, "redis": self.redis, "etcd": self.etcd,
                 "etcd-peer": self.etcd_peer, "storage-proxy (client)": self.storage_client,
-                "storage-proxy (manager)": self.storage_manager, "manager": self.manager,
-                "agent (rpc)": self.agent_rpc, "agent (socket)": self.agent_sock,
+                "storage-proxy (manager)": self.storage_manager,
+                "storage-proxy (internal)": self.storage_internal, "manager": self.manager,
+                "manager (internal)": self.manager_internal, "agent (rpc)": self.agent_rpc,
+                "agent (socket)": self.agent_sock, "agent (service)": self.agent_service,
                 "agent (metadata server)": self.metadata_server}
+
+    @property
+    def span(self) -> range:
+        """Every port the sandbox may bind: its services, their consoles, its containers' ports."""
+        return range(self.base, self.container_range[1] + 1)
 
 
 @dataclass(frozen=True)
@@ -92,6 +115,7 @@ class SandboxLayout:
 
     root: Path
     ports: SandboxPorts = SandboxPorts()
+    line: Line = field(default_factory=lambda: LINES[DEFAULT_LINE])
 
     @property
     def venv(self) -> Path:
@@ -140,13 +164,21 @@ class SandboxLayout:
 
     @property
     def site_packages(self) -> Path:
-        return self.venv / "lib" / f"python{PYTHON_VERSION}" / "site-packages"
+        return self.venv / "lib" / f"python{self.line.python}" / "site-packages"
 
     @property
     def socket_relay_container(self) -> str:
-        """The agent names its relay container after the md5 of its own agent.py path (agent/utils.py)."""
+        """23.09's agent names its relay container after the md5 of its own agent.py path
+        (agent/utils.py); 26.x's after its agent id."""
+        if self.line.in_container:
+            return f"backendai-socket-relay.{self.agent_id}"
         agent_py = self.site_packages / "ai" / "backend" / "agent" / "agent.py"
         return f"backendai-socket-relay.{hashlib.md5(str(agent_py).encode()).hexdigest()[:12]}"
+
+    @property
+    def service_container(self) -> str:
+        """26.x: the container the manager, agent and storage proxy run in (Python 3.13)."""
+        return f"mlperf-bai-sandbox.{self.agent_id}"
 
     def log(self, service: str) -> Path:
         return self.logs / f"{service}.log"

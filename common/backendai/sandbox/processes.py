@@ -33,6 +33,16 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str, log: Path | N
     raise SandboxError(f"timed out after {timeout:.0f}s waiting for {what}{hint}")
 
 
+def last_error(log: Path) -> str:
+    """The last line of the log's last traceback (what killed the daemon), or its last line."""
+    try:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no log"
+    errors = [line for line in lines if "Error" in line.split(":", 1)[0]]
+    return (errors or lines or ["empty log"])[-1]
+
+
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")

@@ -1,0 +1,77 @@
+"""Which Backend.AI the client talks to, and the rules of that release the client follows.
+
+One client (the 23.09 SDK, which newer managers still accept through API v7) drives every line from
+23.09 to 26.9; what differs is decided here from the manager's own version (`GET /` answers
+`{"version": "v9.20250722", "manager": "26.9.6"}`), and every message about a difference names the
+release and the rule.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+Version = tuple[int, int, int]
+VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+@dataclass(frozen=True)
+class Rule:
+    since: Version
+    says: str
+
+
+RULES = {
+    "vfolder_trash": Rule((24, 3, 0), "deleting a virtual folder moves it to the trash, where it keeps "
+                                      "its name until it is deleted from there"),
+    "registries_in_database": Rule((24, 9, 0), "registries are rows of the container_registries table, "
+                                               "one per registry and project, not etcd keys"),
+    "single_docker_manifest": Rule((24, 9, 0), "a single-platform Docker manifest is scanned (before, "
+                                               "only manifest lists and OCI indexes)"),
+    "batch_timeout": Rule((24, 9, 0), "a batch session takes batch_timeout and the manager ends it"),
+    "mount_options": Rule((24, 9, 0), "a mount takes options (read-only permission)"),
+    "single_oci_manifest": Rule((25, 4, 0), "a single-platform OCI manifest is scanned"),
+    "oci_media_types": Rule((25, 10, 0), "the scanner asks the registry for OCI media types too (23.09 asks "
+                                         "for Docker ones only, and a registry answers an OCI index or "
+                                         "manifest with 404 then)"),
+    "rescan_by_registry": Rule((25, 6, 0), "rescan_images looks its argument up as a registry name (with "
+                                           "a project) and scans that whole project; an image reference "
+                                           "matches nothing"),
+    "events_need_session": Rule((25, 13, 0), "the session events endpoint looks the session name up "
+                                             "first and answers 404 while the session does not exist"),
+    "rescan_one_known_image": Rule((26, 3, 0), "POST /admin/images/rescan rescans one image the manager "
+                                               "already knows"),
+}
+
+
+def parse_version(text: str) -> Version:
+    """"26.9.6", "23.09.10" or "26.4.0rc1" -> (26, 9, 6), (23, 9, 10), (26, 4, 0)."""
+    match = VERSION.match(text.strip())
+    if match is None:
+        raise ValueError(f"not a Backend.AI release: {text!r}")
+    major, minor, patch = match.groups()
+    return int(major), int(minor), int(patch or 0)
+
+
+@dataclass(frozen=True)
+class Server:
+    """A manager: where it is and which release it runs."""
+
+    endpoint: str
+    release: str
+    api_version: str
+
+    @property
+    def version(self) -> Version:
+        return parse_version(self.release)
+
+    def has(self, rule: str) -> bool:
+        return self.version >= RULES[rule].since
+
+    def rule(self, rule: str) -> str:
+        """What the rule says and since when, for messages: "since 25.6.0, rescan_images ..."."""
+        since = ".".join(map(str, RULES[rule].since))
+        return f"since {since}, {RULES[rule].says}"
+
+    def __str__(self) -> str:
+        return f"Backend.AI {self.release} at {self.endpoint}"
