@@ -7,8 +7,10 @@ size and mtime are unchanged, verification trusts the stamp unless asked for a f
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +26,9 @@ from common.atomic import write_text_atomic
 CHUNK = 1 << 20
 ALGORITHMS = ("md5", "sha1", "sha256")
 STAMP_FILE = ".verified.json"
+# A dataset mounted read-only (a Backend.AI run mounts its dataset folder so) cannot keep new stamps.
+READ_ONLY_ERRNOS = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -105,6 +110,7 @@ class Stamps:
         self.root = root
         self.path = root / STAMP_FILE
         self._lock = threading.Lock()
+        self._changed = False
         try:
             self._data: dict[str, dict] = json.loads(self.path.read_text())
         except (FileNotFoundError, json.JSONDecodeError):
@@ -124,17 +130,30 @@ class Stamps:
 
     def record(self, path: Path, algo: str, digest: str) -> None:
         st = path.stat()
+        entry = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "algo": algo, "digest": digest}
         with self._lock:
-            self._data[self._key(path)] = {
-                "size": st.st_size, "mtime_ns": st.st_mtime_ns, "algo": algo, "digest": digest}
+            key = self._key(path)
+            self._changed |= self._data.get(key) != entry
+            self._data[key] = entry
 
     def forget(self, path: Path) -> None:
         with self._lock:
-            self._data.pop(self._key(path), None)
+            self._changed |= self._data.pop(self._key(path), None) is not None
 
     def save(self) -> None:
+        """Write the stamps if they changed; on a read-only dataset say that the next check re-hashes."""
         with self._lock:
-            write_text_atomic(self.path, json.dumps(self._data, indent=1, sort_keys=True))
+            if not self._changed:
+                return
+            try:
+                write_text_atomic(self.path, json.dumps(self._data, indent=1, sort_keys=True))
+            except OSError as exc:
+                if exc.errno not in READ_ONLY_ERRNOS:
+                    raise
+                log.warning("%s is read-only (%s): the digests computed now are not kept, the next "
+                            "verification hashes those files again", self.root, exc.strerror)
+                return
+            self._changed = False
 
 
 def verify_one(path: Path, expected: Checksum, stamps: Stamps | None = None, full: bool = False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,37 @@ def test_malformed_digests_are_rejected_naming_the_entry(entry):
 
 def test_entry_without_checksum_gives_none():
     assert Checksum.from_entry({"url": "http://x"}, "m") is None
+
+
+@pytest.fixture
+def read_only_view(tmp_path: Path):
+    """`tmp_path/data` seen through a read-only bind mount, as a Backend.AI run mounts its dataset folder."""
+    source, view = tmp_path / "data", tmp_path / "view"
+    source.mkdir()
+    view.mkdir()
+    subprocess.run(["mount", "--bind", str(source), str(view)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(view)], check=True)
+        yield source, view
+    finally:
+        subprocess.run(["umount", str(view)], check=True)
+
+
+def test_a_read_only_dataset_verifies_and_says_its_new_digests_are_not_kept(read_only_view, caplog):
+    source, view = read_only_view
+    write(source / "stamped.bin", b"stamped")
+    _, checksum = write(source / "new.bin", b"new")
+    stamped = Checksum("md5", hashlib.md5(b"stamped").hexdigest())
+    verify_files([(source / "stamped.bin", stamped)], Stamps(source), show_progress=False)
+
+    # Every stamp still holds: nothing to write, so nothing is tried (and nothing is said).
+    (ok,) = verify_files([(view / "stamped.bin", stamped)], Stamps(view), show_progress=False)
+    assert ok.status is Status.OK and ok.from_stamp and not caplog.records
+
+    # A file without a stamp verifies all the same; the stamp it earned cannot be kept, and the log says so.
+    (fresh,) = verify_files([(view / "new.bin", checksum)], Stamps(view), show_progress=False)
+    assert fresh.status is Status.OK and not fresh.from_stamp
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert f"{view} is read-only" in caplog.text and "hashes those files again" in caplog.text
+    (again,) = verify_files([(view / "new.bin", checksum)], Stamps(view), show_progress=False)
+    assert not again.from_stamp
