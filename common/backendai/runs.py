@@ -93,7 +93,8 @@ def batch_job(spec: ClusterRun, *, seed: int, session: str) -> bai_client.BatchJ
         resources=spec.resources.slots(), shmem=spec.resources.shmem,
         env={"MLPERF_SYSTEM": spec.system or "auto", systems.IMAGE_ENV: spec.image, "PYTHONUNBUFFERED": "1",
              **spec.env},
-        mounts={spec.data_vfolder: None, spec.results_vfolder: None}, name=session, timeout=spec.timeout,
+        mounts={spec.data_vfolder: None, spec.results_vfolder: None}, read_only={spec.data_vfolder},
+        name=session, timeout=spec.timeout,
         cluster_size=spec.nodes, cluster_mode=spec.cluster_mode, start_timeout=spec.start_timeout)
 
 

@@ -189,13 +189,18 @@ def _signal_group(proc: subprocess.Popen[bytes], signum: int) -> None:
         os.killpg(proc.pid, signum)
 
 
+def say(message: str) -> None:
+    """A line for the user watching the session's output."""
+    print(f"launcher: {message}", file=sys.stderr, flush=True)
+
+
 def supervise(nodes: Sequence[tuple[str, subprocess.Popen[bytes]]]) -> int:
     """Wait for every node; the first failure stops the rest. Returns the worst exit status."""
     processes = [proc for _, proc in nodes]
     failed: tuple[str, int] | None = None
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        print(f"launcher: {signal.Signals(signum).name}: stopping every node", file=sys.stderr, flush=True)
+        say(f"{signal.Signals(signum).name}: stopping every node")
         stop(processes)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -205,8 +210,7 @@ def supervise(nodes: Sequence[tuple[str, subprocess.Popen[bytes]]]) -> int:
                 code = proc.poll()
                 if code not in (None, 0) and failed is None:
                     failed = (name, exit_status(code))
-                    print(f"launcher: node {name} exited with {failed[1]}; stopping the others",
-                          file=sys.stderr, flush=True)
+                    say(f"node {name} exited with {failed[1]}; stopping the others")
                     stop(processes)
             time.sleep(0.5)
     finally:
@@ -225,14 +229,19 @@ def launch(trainer: Sequence[str], *, nproc: str = "auto", master_port: int = MA
         raise LaunchError(f"the launcher runs in {cluster.main_host} (local rank 0), not in local rank "
                           f"{cluster.local_rank}; Backend.AI starts a batch command only there")
     nodes: list[tuple[str, subprocess.Popen[bytes]]] = []
+    per_node = resolve_nproc(nproc)
     try:
         for rank in range(1, cluster.size):
             wait_for_ssh(cluster.hosts[rank], ssh_timeout)
+            say(f"node {cluster.hosts[rank]} answers SSH on port {SSH_PORT}")
+        if cluster.size > 1:
+            say(f"world of {per_node * cluster.size} worker(s) on {cluster.size} node(s) "
+                f"({', '.join(cluster.hosts)}), {per_node} per node, rendezvous at {cluster.main_host}:{master_port}")
         for rank in range(1, cluster.size):
             command = sub_command(cluster, rank, trainer, nproc=nproc, master_port=master_port, environ=environ)
             nodes.append((cluster.hosts[rank], subprocess.Popen(command, stdin=subprocess.PIPE,
                                                                 start_new_session=True)))
-        own = torchrun(trainer, nproc=resolve_nproc(nproc), nnodes=cluster.size, node_rank=0,
+        own = torchrun(trainer, nproc=per_node, nnodes=cluster.size, node_rank=0,
                        master_addr=cluster.main_host, master_port=master_port)
         nodes.append((cluster.main_host, subprocess.Popen(own, start_new_session=True)))
     except BaseException:
@@ -285,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return launch(trainer, nproc=args.nproc_per_node, master_port=args.master_port,
                       ssh_timeout=args.ssh_timeout)
     except LaunchError as exc:
-        print(f"launcher: {exc}", file=sys.stderr, flush=True)
+        say(str(exc))
         return 1
 
 

@@ -1,5 +1,6 @@
-"""MLPerf on the sandbox's Backend.AI: datasets prepared in virtual folders, a run as a batch session of the
-project's own image with its log brought home, bad input named before any session, resumable uploads.
+"""MLPerf on the sandbox's Backend.AI: datasets prepared in virtual folders, runs as batch sessions of the
+project's own images (one container and a two-container cluster session), logs brought home, faults, bad
+input named before any session, resumable uploads.
 
 Everything goes through the commands a user types (`invoke maskrcnn.prepare --on-cluster`, `invoke
 maskrcnn.run --on-cluster ...`) against the sandbox, with the benchmark images built from the matrix.
@@ -9,11 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 
 from common.backendai import client as bai_client
@@ -37,6 +41,20 @@ def invoke(env: dict[str, str], *args: str, timeout: float = 1800) -> subprocess
 
 def mllog(path: Path) -> list[dict]:
     return [json.loads(line.split(":::MLLOG ", 1)[1]) for line in path.read_text().splitlines() if ":::MLLOG" in line]
+
+
+def start_invoke(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "invoke", *args], cwd=REPO_ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def session_container(session: str, hostname: str) -> docker.models.containers.Container:
+    """The kernel container of `session` whose cluster hostname is `hostname` (main1, sub1, ...)."""
+    for container in docker.from_env().containers.list():
+        env = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"] or [] if "=" in item)
+        if env.get("BACKENDAI_SESSION_NAME") == session and container.attrs["Config"]["Hostname"] == hostname:
+            return container
+    raise AssertionError(f"no container {hostname} of session {session}")
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +112,95 @@ def test_one_container_run_trains_to_the_target_and_brings_the_log_home(
     assert "ttyd" not in output and "chpasswd" not in output and "\r" not in output
 
 
+def test_two_container_cluster_session_trains_as_one_world(
+        coco_vfolder: str, benchmark_images: dict[str, str], cluster_env: dict[str, str], tmp_path: Path) -> None:
+    result = invoke(cluster_env, "maskrcnn.run", "--on-cluster", "--sample", "--vfolder", coco_vfolder,
+                    "--image", benchmark_images["maskrcnn"], "--nodes", "2", "--cpus-per-node", "1",
+                    "--mem-per-node", "6g", "--seed", "1", "--timeout", "1200",
+                    "--results-dir", str(tmp_path / "results"))
+    output = result.stdout + result.stderr
+    log = tmp_path / "results" / "bai-2xCPU" / "maskrcnn" / "result_0.txt"
+    assert f"MLPerf log: {log}" in result.stdout, output
+    verdict = compliance.check_log(log, "3.1.0")
+    # two workers see the sample in another order than one: the log is complete whether or not it reaches the target
+    assert verdict.passed or verdict.other_complaints == [], verdict.summary()
+    assert result.returncode == (0 if verdict.passed else 1), output
+    records = mllog(log)
+    assert next(r["value"] for r in records if r["key"] == "submission_platform") == "bai-2xCPU"
+    # one CPU worker per container, one image each: the global batch is twice the local one
+    assert next(r["value"] for r in records if r["key"] == "global_batch_size") == 2
+    assert "world of 2 worker(s) on 2 node(s)" in output
+    description = json.loads((tmp_path / "results" / "systems" / "bai-2xCPU.json").read_text())
+    assert description["number_of_nodes"] == "2"
+    assert description["other_software_stack"]["image"] == benchmark_images["maskrcnn"]
+
+
+def test_a_sub_killed_mid_run_aborts_it_and_leaves_no_session(
+        coco_vfolder: str, benchmark_images: dict[str, str], cluster_env: dict[str, str], tmp_path: Path,
+        client_config: bai_client.APIConfig) -> None:
+    run = start_invoke(cluster_env, "maskrcnn.run", "--on-cluster", "--sample", "--vfolder", coco_vfolder,
+                       "--image", benchmark_images["maskrcnn"], "--nodes", "2", "--cpus-per-node", "1",
+                       "--mem-per-node", "6g", "--seed", "5", "--results-dir", str(tmp_path))
+    lines = _read_until(run, '"key": "epoch_start"')
+    session = lines[0].split("]")[0].lstrip("[")
+    session_container(session, "sub1").kill()
+    output, _ = run.communicate(timeout=600)
+    assert run.returncode != 0, output
+    assert "launcher: node sub1 exited with" in output
+    logs = list((tmp_path / "bai-2xCPU" / "maskrcnn").glob("result_0.txt*"))
+    assert logs, output
+    statuses = [r["metadata"].get("status") for r in mllog(logs[0]) if r["key"] == "run_stop"]
+    assert statuses in (["aborted"], []), statuses  # aborted, or cut short before run_stop (.partial)
+    assert session not in bai_client.live_sessions(client_config)
+
+
+def test_a_run_past_its_timeout_is_destroyed_and_says_so(
+        coco_vfolder: str, benchmark_images: dict[str, str], cluster_env: dict[str, str], tmp_path: Path,
+        client_config: bai_client.APIConfig) -> None:
+    result = invoke(cluster_env, "maskrcnn.run", "--on-cluster", "--sample", "--vfolder", coco_vfolder,
+                    "--image", benchmark_images["maskrcnn"], *RESOURCES, "--timeout", "45",
+                    "--results-dir", str(tmp_path))
+    output = result.stdout + result.stderr
+    assert result.returncode == 124, output
+    assert "timed out" in output
+    session = output.split("]")[0].lstrip("[")
+    assert session not in bai_client.live_sessions(client_config)
+    partial = list((tmp_path / "bai-1xCPU" / "maskrcnn").glob("result_0.txt.partial"))
+    assert partial, output  # the log written so far, named as unfinished
+
+
+def test_ctrl_c_destroys_the_session_and_keeps_the_partial_log(
+        coco_vfolder: str, benchmark_images: dict[str, str], cluster_env: dict[str, str], tmp_path: Path,
+        client_config: bai_client.APIConfig) -> None:
+    run = start_invoke(cluster_env, "maskrcnn.run", "--on-cluster", "--sample", "--vfolder", coco_vfolder,
+                       "--image", benchmark_images["maskrcnn"], *RESOURCES, "--results-dir", str(tmp_path))
+    lines = _read_until(run, '"key": "epoch_start"')
+    session = lines[0].split("]")[0].lstrip("[")
+    run.send_signal(signal.SIGINT)
+    output, _ = run.communicate(timeout=300)
+    assert run.returncode == 130, output
+    assert "was destroyed" in output
+    assert session not in bai_client.live_sessions(client_config)
+    assert list((tmp_path / "bai-1xCPU" / "maskrcnn").glob("result_0.txt.partial")), output
+
+
+def test_a_dataset_that_does_not_verify_stops_before_the_clock(
+        benchmark_images: dict[str, str], cluster_env: dict[str, str], tmp_path: Path,
+        client_config: bai_client.APIConfig) -> None:
+    bai_client.ensure_vfolder("test-broken-coco", config=client_config)
+    try:
+        (tmp_path / "coco").mkdir()
+        (tmp_path / "coco" / "README").write_text("not a dataset\n")
+        bai_client.upload("test-broken-coco", ["coco/README"], tmp_path, config=client_config)
+        result = invoke(cluster_env, "maskrcnn.run", "--on-cluster", "--sample", "--vfolder", "test-broken-coco",
+                        "--image", benchmark_images["maskrcnn"], *RESOURCES, "--results-dir", str(tmp_path / "r"))
+    finally:
+        bai_client.delete_vfolder("test-broken-coco", config=client_config)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "did not verify" in output and "STARTING TIMING RUN" not in output
+
+
 def test_bad_input_is_named_before_any_session(benchmark_images: dict[str, str], cluster_env: dict[str, str],
                                                registry_host: str, tmp_path: Path) -> None:
     missing = invoke(cluster_env, "maskrcnn.run", "--on-cluster", "--vfolder", "no-such-folder",
@@ -106,6 +213,35 @@ def test_bad_input_is_named_before_any_session(benchmark_images: dict[str, str],
     assert "never-registered" in unknown.stderr
     no_image = invoke(cluster_env, "maskrcnn.run", "--on-cluster", "--vfolder", COCO, timeout=60)
     assert no_image.returncode == 2 and "--on-cluster needs --image" in no_image.stderr
+
+
+def test_a_session_the_scheduler_cannot_place_is_given_up_with_its_reason(
+        coco_vfolder: str, benchmark_images: dict[str, str], cluster_env: dict[str, str], tmp_path: Path,
+        client_config: bai_client.APIConfig) -> None:
+    started = time.monotonic()
+    result = invoke(cluster_env, "maskrcnn.run", "--on-cluster", "--sample", "--vfolder", coco_vfolder,
+                    "--image", benchmark_images["maskrcnn"], "--cpus-per-node", "64", "--mem-per-node", "6g",
+                    "--start-timeout", "20", "--results-dir", str(tmp_path), timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "cpu" in output.lower() and ("did not start" in output or "refused" in output), output
+    assert time.monotonic() - started < 240
+    assert not [name for name in bai_client.live_sessions(client_config) if name.startswith("mlperf-maskrcnn-")]
+
+
+def _read_until(process: subprocess.Popen[str], marker: str, timeout: float = 900) -> list[str]:
+    """Lines of a running command's output up to the first that contains `marker`."""
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append(line)
+        if marker in line:
+            return lines
+        if time.monotonic() > deadline:
+            break
+    process.kill()
+    raise AssertionError(f"no {marker!r} in the output:\n{''.join(lines)}")
 
 
 def test_upload_sends_only_what_the_folder_lacks(cluster_env: dict[str, str], client_config: bai_client.APIConfig,

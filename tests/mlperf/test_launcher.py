@@ -94,6 +94,9 @@ def _launch(env: dict[str, str], *extra: str, timeout: float = 180) -> tuple[int
 def test_two_nodes_train_as_one_world(two_nodes: dict[str, str]) -> None:
     code, output, _ = _launch(two_nodes)
     assert code == 0, output
+    assert "launcher: node localhost answers SSH on port 2200" in output
+    assert ("launcher: world of 2 worker(s) on 2 node(s) (127.0.0.1, localhost), 1 per node, rendezvous at "
+            "127.0.0.1:29531") in output
     assert "rank 0 of 2: sum 3 on the forwarded environment" in output
     assert "rank 1 of 2: sum 3 on the forwarded environment" in output
 
