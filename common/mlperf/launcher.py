@@ -46,7 +46,10 @@ class LaunchError(RuntimeError):
 
 @dataclass(frozen=True)
 class Cluster:
-    """This container's place in the session, from Backend.AI's BACKENDAI_CLUSTER_* variables."""
+    """This container's place in the session, from Backend.AI's BACKENDAI_CLUSTER_* variables.
+
+    `hosts` starts with the main container (node rank 0, which writes the log), then the subs in index
+    order: BACKENDAI_CLUSTER_HOSTS promises no order (26.9 lists `sub1,main1`)."""
 
     hosts: tuple[str, ...]
     local_rank: int
@@ -62,13 +65,29 @@ class Cluster:
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Cluster:
         size = int(environ.get("BACKENDAI_CLUSTER_SIZE", "1") or 1)
-        hosts = tuple(h for h in environ.get("BACKENDAI_CLUSTER_HOSTS", "").split(",") if h)
+        listed = tuple(h for h in environ.get("BACKENDAI_CLUSTER_HOSTS", "").split(",") if h)
         if size <= 1:
-            return cls(hosts=hosts[:1] or ("localhost",), local_rank=0)
-        if len(hosts) != size:
-            raise LaunchError(f"BACKENDAI_CLUSTER_SIZE={size} but BACKENDAI_CLUSTER_HOSTS names {len(hosts)} "
-                              f"hosts ({','.join(hosts) or 'none'})")
+            return cls(hosts=listed[:1] or ("localhost",), local_rank=0)
+        if len(listed) != size:
+            raise LaunchError(f"BACKENDAI_CLUSTER_SIZE={size} but BACKENDAI_CLUSTER_HOSTS names {len(listed)} "
+                              f"hosts ({','.join(listed) or 'none'})")
+        hosts = main_first(listed)
+        own = environ.get("BACKENDAI_CLUSTER_HOST", "")
+        if own:
+            if own not in hosts:
+                raise LaunchError(f"BACKENDAI_CLUSTER_HOST={own} is not among BACKENDAI_CLUSTER_HOSTS "
+                                  f"({','.join(listed)})")
+            return cls(hosts=hosts, local_rank=hosts.index(own))
         return cls(hosts=hosts, local_rank=int(environ.get("BACKENDAI_CLUSTER_LOCAL_RANK", "0")))
+
+
+def main_first(hosts: Sequence[str]) -> tuple[str, ...]:
+    """main1 first, then sub1, sub2, ... sub10 by their index; names of another scheme keep their order."""
+    parsed = [re.fullmatch(r"(main|sub)(\d+)", host) for host in hosts]
+    if not all(parsed):
+        return tuple(hosts)
+    order = sorted(zip(parsed, hosts, strict=True), key=lambda m: (m[0].group(1) != "main", int(m[0].group(2))))
+    return tuple(host for _, host in order)
 
 
 def visible_gpus() -> int:

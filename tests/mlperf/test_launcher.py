@@ -49,6 +49,26 @@ def test_the_environment_must_agree_with_itself() -> None:
     with pytest.raises(launcher.LaunchError, match="runs in main1"):
         launcher.launch(TRAINER, environ={"BACKENDAI_CLUSTER_SIZE": "2", "BACKENDAI_CLUSTER_HOSTS": "main1,sub1",
                                           "BACKENDAI_CLUSTER_LOCAL_RANK": "1"})
+    with pytest.raises(launcher.LaunchError, match="BACKENDAI_CLUSTER_HOST=sub3 is not among"):
+        launcher.Cluster.from_environ({"BACKENDAI_CLUSTER_SIZE": "2", "BACKENDAI_CLUSTER_HOSTS": "main1,sub1",
+                                       "BACKENDAI_CLUSTER_HOST": "sub3"})
+
+
+def test_main1_leads_whatever_order_the_session_lists_its_hosts_in() -> None:
+    # As a 26.9 session's main container sees it: BACKENDAI_CLUSTER_HOSTS=sub1,main1.
+    seen_in_main = {"BACKENDAI_CLUSTER_SIZE": "2", "BACKENDAI_CLUSTER_HOSTS": "sub1,main1",
+                    "BACKENDAI_CLUSTER_HOST": "main1", "BACKENDAI_CLUSTER_ROLE": "main",
+                    "BACKENDAI_CLUSTER_LOCAL_RANK": "0"}
+    cluster = launcher.Cluster.from_environ(seen_in_main)
+    assert (cluster.hosts, cluster.main_host, cluster.local_rank) == (("main1", "sub1"), "main1", 0)
+    many = launcher.Cluster.from_environ({"BACKENDAI_CLUSTER_SIZE": "4", "BACKENDAI_CLUSTER_HOSTS":
+                                          "sub3,sub2,main1,sub1",
+                                          "BACKENDAI_CLUSTER_HOST": "main1"})
+    assert many.hosts == ("main1", "sub1", "sub2", "sub3")
+    assert launcher.main_first(["sub10", "sub9", "main1"]) == ("main1", "sub9", "sub10")
+    # started in a sub, the launcher refuses (Backend.AI runs the batch command in main1 only)
+    with pytest.raises(launcher.LaunchError, match="runs in main1"):
+        launcher.launch(TRAINER, environ={**seen_in_main, "BACKENDAI_CLUSTER_HOST": "sub1"})
 
 
 def test_system_names_say_what_the_session_got() -> None:
