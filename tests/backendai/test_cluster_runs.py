@@ -122,10 +122,12 @@ def test_two_container_cluster_session_trains_as_one_world(
     log = tmp_path / "results" / "bai-2xCPU" / "maskrcnn" / "result_0.txt"
     assert f"MLPerf log: {log}" in result.stdout, output
     verdict = compliance.check_log(log, "3.1.0")
-    # two workers see the sample in another order than one: the log is complete whether or not it reaches the target
     assert verdict.passed or verdict.other_complaints == [], verdict.summary()
-    assert result.returncode == (0 if verdict.passed else 1), output
     records = mllog(log)
+    # two workers see the sample in another order than one: the run may end below the target (torchrun then
+    # reports the workers' exit 3 as 1), and the exit code says which
+    (status,) = [r["metadata"]["status"] for r in records if r["key"] == "run_stop"]
+    assert result.returncode == {"success": 0, "aborted": 1}[status], output
     assert next(r["value"] for r in records if r["key"] == "submission_platform") == "bai-2xCPU"
     # one CPU worker per container, one image each: the global batch is twice the local one
     assert next(r["value"] for r in records if r["key"] == "global_batch_size") == 2
