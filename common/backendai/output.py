@@ -4,8 +4,9 @@ A batch session's log is the container's: the kernel runner's start-up lines (ch
 coloured banner, sshd) around the command's output, every line ending in CRLF (the kernel's pty) and
 colour escapes that bleed into the next line. The startup command is therefore framed by two marker
 lines that carry a token of this session only; what lies between them is the program's, cleaned of
-carriage returns and terminal escapes. The end marker also carries the command's exit status, which a
-23.09 manager does not store.
+carriage returns and terminal escapes, and of the log lines of the container's sshd (dropbear writes
+them for every connection a cluster session's launcher makes while the program runs). The end marker
+also carries the command's exit status, which a 23.09 manager does not store.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from dataclasses import dataclass, field
 
 # CSI (colours, cursor), OSC (titles) and two-character escapes, as terminals parse them.
 _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+
+# dropbear's log lines on the container's stderr: "[97] Dec 01 12:20:10 Child connection from ...".
+_SSHD_LOG = re.compile(r"^\[\d+\] [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} .*\n", re.MULTILINE)
 
 
 def clean(text: str) -> str:
@@ -52,7 +56,7 @@ class FramedCommand:
         start = text.find(self.begin)
         if start < 0:
             return ""
-        body = text[start + len(self.begin):].removeprefix("\n")
+        body = _SSHD_LOG.sub("", text[start + len(self.begin):].removeprefix("\n"))
         stop = body.find(self.end)
         if stop >= 0:
             return body[:stop].removesuffix("\n")

@@ -59,3 +59,13 @@ def test_another_sessions_markers_are_not_ours() -> None:
 def test_clean_removes_escapes_and_carriage_returns() -> None:
     assert clean("\x1b]0;title\x07\x1b[2K\x1b[1;31mok\x1b[0m\r\n") == "ok\n"
     assert clean("progress 10%\rprogress 100%\r\n") == "progress 100%\n"
+
+
+def test_the_sshd_lines_of_a_cluster_session_are_not_the_programs() -> None:
+    framed = FramedCommand("true")
+    sshd = ("[97] Dec 01 12:20:10 Child connection from 172.18.0.3:46256\r\n"
+            "[97] Dec 01 12:20:10 Pubkey auth succeeded for 'work' with ssh-rsa key from 172.18.0.3:46256\r\n")
+    log = (f"{NOISE_BEFORE}\r\n{framed.begin}\r\nlauncher: node sub1 answers SSH\r\n{sshd}epoch 1\r\n"
+           f"[1] Dec 01 is a date, not sshd\r\nloss [3] Dec 01 12:20:10 quoted\r\n{sshd}\r\n{framed.end} 0\r\n")
+    assert framed.program_output(log) == ("launcher: node sub1 answers SSH\nepoch 1\n[1] Dec 01 is a date, not sshd\n"
+                                          "loss [3] Dec 01 12:20:10 quoted\n")
