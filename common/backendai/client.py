@@ -48,6 +48,8 @@ FINAL_STATUSES = frozenset({"TERMINATED", "CANCELLED", "ERROR"})
 SESSION_QUERY = ("query($id: UUID!) { compute_session(id: $id) "
                  "{ status status_info status_data result } }")
 STATUS_POLL_SECONDS = 2.0
+# How long a destroyed session may take to terminate before the client goes on without it.
+GONE_WAIT_SECONDS = 120.0
 # Container logs are fetched this often while a session runs, for its output on the console.
 OUTPUT_POLL_SECONDS = 3.0
 NOT_STARTED = frozenset({"PENDING", "SCHEDULED"})
@@ -233,11 +235,11 @@ def run_batch(job: BatchJob, config: APIConfig | None = None,
                         start_timeout=job.start_timeout or job.timeout,
                         follow=(lambda: _follow_output(session, follower, on_output)) if on_output else None)
             except TimeoutError:
-                await _destroy_quietly(session)
+                await _destroy_and_wait(api, session, session_id)
                 raise BatchTimeoutError(f"batch session {name} ({job.image}) timed out: it did not finish "
                                         f"within {limit:.0f}s and was destroyed") from None
             except BaseException:  # Ctrl-C (cancellation), a lost connection: leave no session behind
-                await _destroy_quietly(session)
+                await _destroy_and_wait(api, session, session_id)
                 raise
         state = await _final_state(api, session_id)
         if failure is not None:
@@ -246,7 +248,8 @@ def run_batch(job: BatchJob, config: APIConfig | None = None,
                 f"{state.get('status')} ({state.get('status_info')}). The agent's log (sandbox: "
                 "<root>/logs/agent.log) has the details")
         if exit_code == batch.TIMEOUT_EXIT_CODE or state.get("status_info") == batch.TIMEOUT_REASON:
-            raise BatchTimeoutError(f"{server} ended batch session {name} ({job.image}) after its "
+            await _wait_gone(api, session_id)
+            raise BatchTimeoutError(f"batch session {name} ({job.image}) timed out: {server} ended it after its "
                                     f"batch_timeout of {int(job.timeout)}s")
         container_log = (await session.get_logs()).get("result", {}).get("logs", "")
         if on_output is not None:
@@ -271,6 +274,24 @@ async def _destroy_quietly(session: Any) -> None:
     """Destroy a session that may already be gone; the caller's error matters more than this one."""
     with contextlib.suppress(BackendAPIError, BackendClientError):
         await session.destroy(forced=True)
+
+
+async def _destroy_and_wait(api: AsyncSession, session: Any, session_id: str) -> None:
+    """Destroy the session and wait until the manager has it terminated, so that its containers are gone
+    before the next session (the next run of a series) asks for their resources: on 26.9 a session
+    queued right after a destroyed one stayed at `creating` for minutes while the agent still counted
+    the destroyed container's CPUs as taken."""
+    await _destroy_quietly(session)
+    await _wait_gone(api, session_id)
+
+
+async def _wait_gone(api: AsyncSession, session_id: str) -> None:
+    deadline = asyncio.get_running_loop().time() + GONE_WAIT_SECONDS
+    while asyncio.get_running_loop().time() < deadline:
+        if (await _state(api, session_id)).get("status") in (*FINAL_STATUSES, None):
+            return
+        await asyncio.sleep(1.0)
+    log.warning("session %s was not terminated %.0fs after it was destroyed", session_id, GONE_WAIT_SECONDS)
 
 
 async def _follow_output(session: Any, follower: OutputFollower, on_output: Callable[[str], None]) -> None:
@@ -322,7 +343,7 @@ async def _wait_for_exit(api: AsyncSession, session: Any, session_id: str, event
             if status in ("CANCELLED", "ERROR"):
                 return None, _failure_detail(state)
             if status in NOT_STARTED and asyncio.get_running_loop().time() - waiting_since > start_timeout:
-                await _destroy_quietly(session)
+                await _destroy_and_wait(api, session, session_id)
                 raise SessionPendingError(
                     f"the scheduler did not start session {session_id} within {start_timeout:.0f}s "
                     f"({_pending_reason(state)}); it was destroyed")
