@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from common import extras
+from common.datasets.mounts import writable
 from common.mlperf import run_and_time
 from object_detection import verify_dataset
 from object_detection.layout import CocoLayout
@@ -52,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"run_and_time: {exc}", file=sys.stderr)
         return 1
     if args.sample:
-        if any(not p.exists() for p in CocoLayout(args.data_dir).required()):
+        # built where it is missing, but never into a dataset someone else prepared and mounted read-only
+        if any(not p.exists() for p in CocoLayout(args.data_dir).required()) and writable(args.data_dir):
             from object_detection.sample import build_sample  # noqa: PLC0415 - the sample's weights need torch
 
             build_sample(args.data_dir)

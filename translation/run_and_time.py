@@ -23,6 +23,7 @@ from pathlib import Path
 
 from common import extras
 from common.datasets.manifest import ManifestError
+from common.datasets.mounts import writable
 from common.mlperf import run_and_time
 from translation import verify_dataset
 from translation.layout import Wmt16Layout
@@ -60,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         from translation.sample import build_sample  # noqa: PLC0415 - the preprocessing needs the train extra
 
         layout = Wmt16Layout(args.data_dir)
-        if any(not p.is_file() for p in layout.required()):
+        # built where it is missing, but never into a dataset someone else prepared and mounted read-only
+        if any(not p.is_file() for p in layout.required()) and writable(args.data_dir):
             build_sample(args.data_dir)
         train_args = [*SAMPLE_TRAINING_ARGS, *train_args]
     # Checksums and step records (or, for the sample, the records and the layout) before the clock: a bad

@@ -190,18 +190,29 @@ def test_ctrl_c_destroys_the_session_and_keeps_the_partial_log(
 def test_a_dataset_that_does_not_verify_stops_before_the_clock(
         benchmark_images: dict[str, str], cluster_env: dict[str, str], tmp_path: Path,
         client_config: bai_client.APIConfig) -> None:
-    bai_client.ensure_vfolder("test-broken-coco", config=client_config)
+    """The sample prepared here, one image cut short (an upload that stopped half-way), uploaded: the run
+    in the session names the file before the clock, and nothing is written into the dataset folder."""
+    data = tmp_path / "prepared"
+    subprocess.run([sys.executable, "-m", "object_detection.download_dataset", "--sample", "--data-dir", str(data)],
+                   cwd=REPO_ROOT, env=cluster_env, check=True, capture_output=True, timeout=600)
+    victim = sorted((data / "coco" / "val2017").glob("*.jpg"))[2]
+    content = victim.read_bytes()
+    victim.write_bytes(content[: len(content) // 2])
     try:
-        (tmp_path / "coco").mkdir()
-        (tmp_path / "coco" / "README").write_text("not a dataset\n")
-        bai_client.upload("test-broken-coco", ["coco/README"], tmp_path, config=client_config)
+        upload = invoke(cluster_env, "maskrcnn.prepare", "--upload", str(data), "--vfolder", "test-broken-coco",
+                        timeout=300)
+        assert upload.returncode == 0, upload.stdout + upload.stderr
         result = invoke(cluster_env, "maskrcnn.run", "--on-cluster", "--sample", "--vfolder", "test-broken-coco",
                         "--image", benchmark_images["maskrcnn"], *RESOURCES, "--results-dir", str(tmp_path / "r"))
     finally:
         bai_client.delete_vfolder("test-broken-coco", config=client_config)
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
+    assert (f"FAILED /home/work/test-broken-coco/coco/val2017/{victim.name}: {len(content) // 2} bytes, "
+            f"prepare recorded {len(content)}") in output
     assert "did not verify" in output and "STARTING TIMING RUN" not in output
+    session = output.split("]")[0].lstrip("[")
+    assert session not in bai_client.live_sessions(client_config)
 
 
 def test_bad_input_is_named_before_any_session(benchmark_images: dict[str, str], cluster_env: dict[str, str],

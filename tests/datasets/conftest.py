@@ -1,4 +1,4 @@
-"""Fixtures for the dataset tests: a fault-injecting HTTP server and a small tmpfs."""
+"""Fixtures for the dataset tests: a fault-injecting HTTP server, a small tmpfs, a read-only folder."""
 
 from __future__ import annotations
 
@@ -30,3 +30,19 @@ def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], check=True)
     yield mnt
     subprocess.run(["umount", str(mnt)], check=True)
+
+
+@pytest.fixture
+def read_only_view(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """`tmp_path/data` seen through a read-only bind mount, as a Backend.AI run mounts its dataset folder."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("a bind mount needs root")
+    source, view = tmp_path / "data", tmp_path / "view"
+    source.mkdir()
+    view.mkdir()
+    subprocess.run(["mount", "--bind", str(source), str(view)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(view)], check=True)
+        yield source, view
+    finally:
+        subprocess.run(["umount", str(view)], check=True)

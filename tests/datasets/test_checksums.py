@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -80,20 +79,6 @@ def test_malformed_digests_are_rejected_naming_the_entry(entry):
 
 def test_entry_without_checksum_gives_none():
     assert Checksum.from_entry({"url": "http://x"}, "m") is None
-
-
-@pytest.fixture
-def read_only_view(tmp_path: Path):
-    """`tmp_path/data` seen through a read-only bind mount, as a Backend.AI run mounts its dataset folder."""
-    source, view = tmp_path / "data", tmp_path / "view"
-    source.mkdir()
-    view.mkdir()
-    subprocess.run(["mount", "--bind", str(source), str(view)], check=True)
-    try:
-        subprocess.run(["mount", "-o", "remount,bind,ro", str(view)], check=True)
-        yield source, view
-    finally:
-        subprocess.run(["umount", str(view)], check=True)
 
 
 def test_a_read_only_dataset_verifies_and_says_its_new_digests_are_not_kept(read_only_view, caplog):
