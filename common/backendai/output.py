@@ -19,8 +19,11 @@ from dataclasses import dataclass, field
 # CSI (colours, cursor), OSC (titles) and two-character escapes, as terminals parse them.
 _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 
-# dropbear's log lines on the container's stderr: "[97] Dec 01 12:20:10 Child connection from ...".
-_SSHD_LOG = re.compile(r"^\[\d+\] [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} .*\n", re.MULTILINE)
+# dropbear's log lines on the container's stderr: "[97] Dec 01 12:20:10 Child connection from ...", also
+# where one lands in the middle of a line the program had not ended yet (a progress bar's, before its next
+# carriage return: so they go before the CRs are resolved).
+_SSHD_LOG = re.compile(r"\[\d+\] [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} (?:Child connection|Pubkey auth|"
+                       r"Password auth|Exit|Early exit|Failed|Bad) [^\n]*\n")
 
 
 def clean(text: str) -> str:
@@ -52,11 +55,11 @@ class FramedCommand:
 
     def program_output(self, log: str) -> str:
         """The command's output so far (complete lines only while it runs)."""
-        text = clean(log)
+        text = clean(_SSHD_LOG.sub("", log))
         start = text.find(self.begin)
         if start < 0:
             return ""
-        body = _SSHD_LOG.sub("", text[start + len(self.begin):].removeprefix("\n"))
+        body = text[start + len(self.begin):].removeprefix("\n")
         stop = body.find(self.end)
         if stop >= 0:
             return body[:stop].removesuffix("\n")

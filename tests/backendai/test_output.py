@@ -66,6 +66,7 @@ def test_the_sshd_lines_of_a_cluster_session_are_not_the_programs() -> None:
     sshd = ("[97] Dec 01 12:20:10 Child connection from 172.18.0.3:46256\r\n"
             "[97] Dec 01 12:20:10 Pubkey auth succeeded for 'work' with ssh-rsa key from 172.18.0.3:46256\r\n")
     log = (f"{NOISE_BEFORE}\r\n{framed.begin}\r\nlauncher: node sub1 answers SSH\r\n{sshd}epoch 1\r\n"
-           f"[1] Dec 01 is a date, not sshd\r\nloss [3] Dec 01 12:20:10 quoted\r\n{sshd}\r\n{framed.end} 0\r\n")
+           f"[1] Dec 01 is a date, not sshd\r\nloss [3] Dec 01 12:20:10 quoted\r\n{sshd}\r\n"
+           f"\repoch 2:  4%|4 | 1/24{sshd}\repoch 2: 100%|##| 24/24\r\n\r\n{framed.end} 0\r\n")
     assert framed.program_output(log) == ("launcher: node sub1 answers SSH\nepoch 1\n[1] Dec 01 is a date, not sshd\n"
-                                          "loss [3] Dec 01 12:20:10 quoted\n")
+                                          "loss [3] Dec 01 12:20:10 quoted\n\nepoch 2: 100%|##| 24/24\n")
