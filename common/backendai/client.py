@@ -48,8 +48,8 @@ FINAL_STATUSES = frozenset({"TERMINATED", "CANCELLED", "ERROR"})
 SESSION_QUERY = ("query($id: UUID!) { compute_session(id: $id) "
                  "{ status status_info status_data result } }")
 STATUS_POLL_SECONDS = 2.0
-# How long a destroyed session may take to terminate before the client goes on without it.
-GONE_WAIT_SECONDS = 120.0
+# How long a destroyed session may take to terminate before the client forces it (and then goes on).
+GONE_WAIT_SECONDS = 60.0
 # Container logs are fetched this often while a session runs, for its output on the console.
 OUTPUT_POLL_SECONDS = 3.0
 NOT_STARTED = frozenset({"PENDING", "SCHEDULED"})
@@ -270,28 +270,32 @@ def run_batch(job: BatchJob, config: APIConfig | None = None,
         raise BatchInterruptedError(f"interrupted: batch session {name} ({job.image}) was destroyed") from None
 
 
-async def _destroy_quietly(session: Any) -> None:
+async def _destroy_quietly(session: Any, *, forced: bool = True) -> None:
     """Destroy a session that may already be gone; the caller's error matters more than this one."""
     with contextlib.suppress(BackendAPIError, BackendClientError):
-        await session.destroy(forced=True)
+        await session.destroy(forced=forced)
 
 
 async def _destroy_and_wait(api: AsyncSession, session: Any, session_id: str) -> None:
-    """Destroy the session and wait until the manager has it terminated, so that its containers are gone
-    before the next session (the next run of a series) asks for their resources: on 26.9 a session
-    queued right after a destroyed one stayed at `creating` for minutes while the agent still counted
-    the destroyed container's CPUs as taken."""
-    await _destroy_quietly(session)
-    await _wait_gone(api, session_id)
+    """Destroy the session as a user would and wait until it has terminated; force it only if it does
+    not. A forced destroy frees the session's resources in the manager's books at once, while the agent
+    frees them only once the containers are gone (seconds later for a training that takes its time to
+    stop): on 26.9 the next run's session, placed in between, stayed at `creating` for good
+    (`InsufficientResource` in the agent's log)."""
+    await _destroy_quietly(session, forced=False)
+    if not await _wait_gone(api, session_id):
+        await _destroy_quietly(session, forced=True)
+        await _wait_gone(api, session_id)
 
 
-async def _wait_gone(api: AsyncSession, session_id: str) -> None:
+async def _wait_gone(api: AsyncSession, session_id: str) -> bool:
     deadline = asyncio.get_running_loop().time() + GONE_WAIT_SECONDS
     while asyncio.get_running_loop().time() < deadline:
         if (await _state(api, session_id)).get("status") in (*FINAL_STATUSES, None):
-            return
+            return True
         await asyncio.sleep(1.0)
-    log.warning("session %s was not terminated %.0fs after it was destroyed", session_id, GONE_WAIT_SECONDS)
+    log.warning("session %s had not terminated %.0fs after it was destroyed", session_id, GONE_WAIT_SECONDS)
+    return False
 
 
 async def _follow_output(session: Any, follower: OutputFollower, on_output: Callable[[str], None]) -> None:
