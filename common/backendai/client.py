@@ -52,7 +52,9 @@ STATUS_POLL_SECONDS = 2.0
 GONE_WAIT_SECONDS = 60.0
 # Container logs are fetched this often while a session runs, for its output on the console.
 OUTPUT_POLL_SECONDS = 3.0
-NOT_STARTED = frozenset({"PENDING", "SCHEDULED"})
+# Before the command runs: waiting for the scheduler, or placed but never brought up (26.9 leaves a
+# session at CREATING for good when its agent refused it): --start-timeout ends both.
+NOT_STARTED = frozenset({"PENDING", "SCHEDULED", "PREPARING", "PULLING", "PREPARED", "CREATING"})
 # The manager's own batch_timeout ends the session first; this is how much later the client gives up.
 SERVER_TIMEOUT_GRACE = 60.0
 T = TypeVar("T")
@@ -349,7 +351,7 @@ async def _wait_for_exit(api: AsyncSession, session: Any, session_id: str, event
             if status in NOT_STARTED and asyncio.get_running_loop().time() - waiting_since > start_timeout:
                 await _destroy_and_wait(api, session, session_id)
                 raise SessionPendingError(
-                    f"the scheduler did not start session {session_id} within {start_timeout:.0f}s "
+                    f"session {session_id} did not start within {start_timeout:.0f}s "
                     f"({_pending_reason(state)}); it was destroyed")
             if status == "RUNNING" and follow is not None and follower is None:
                 follower = asyncio.create_task(follow())
