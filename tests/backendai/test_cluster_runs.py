@@ -133,7 +133,7 @@ def test_two_container_cluster_session_trains_as_one_world(
     assert next(r["value"] for r in records if r["key"] == "global_batch_size") == 2
     assert "launcher: world of 2 worker(s) on 2 node(s) (main1, sub1)" in output
     assert " Child connection from " not in output  # the containers' sshd lines are not the program's
-    description = json.loads((tmp_path / "results" / "systems" / "bai-2xCPU.json").read_text())
+    description = json.loads((tmp_path / "systems" / "bai-2xCPU.json").read_text())  # beside results/
     assert description["number_of_nodes"] == "2"
     assert description["other_software_stack"]["image"] == benchmark_images["maskrcnn"]
 
