@@ -81,6 +81,7 @@ def measure(layout: SandboxLayout, registry: str, repeat: int, keep_venv: bool) 
         config = bai_client.api_config(bootstrap.client_environment(layout))
         image = build_image(registry, project)
         _, register = timed(lambda: bai_register.register(image, config=config))
+        release = str(bai_client.server(config))
         job = bai_client.BatchJob(image=image, command=COMMAND)
         batch, plain = [], []
         for _ in range(repeat):
@@ -98,7 +99,7 @@ def measure(layout: SandboxLayout, registry: str, repeat: int, keep_venv: bool) 
         (what, f"{first_up:8.1f} s"),
         ("second up (already running)", f"{second_up:8.2f} s"),
         ("up warm (venv kept, data removed)", f"{warm_up:8.1f} s"),
-        ("register (rescan)", f"{register:8.2f} s   {bai_client.server(config)}"),
+        ("register (rescan)", f"{register:8.2f} s   {release}"),
         ("batch round trip (median)", f"{statistics.median(batch):8.2f} s   runs: "
          + ", ".join(f"{s:.2f}" for s in batch)),
         ("docker run --rm, same job (median)", f"{statistics.median(plain):8.2f} s   runs: "
