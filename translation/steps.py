@@ -8,7 +8,6 @@ every step from the first one it runs. Stdlib only: `verify` (control plane) rea
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -16,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.atomic import write_text_atomic
+from common.datasets.checksums import hash_file
 from translation.layout import Wmt16Layout
 
 log = logging.getLogger(__name__)
 
 # The GNMT preprocessing steps in the order they run (translation.preprocess.pipeline).
 STEP_NAMES = ("assemble", "tokenise", "clean", "bpe-learn", "bpe-apply", "vocab", "token-cache")
-_CHUNK = 1 << 20
 
 
 class PreprocessError(Exception):
@@ -38,11 +37,7 @@ class Step:
 
 
 def md5_of(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return hash_file(path, "md5")
 
 
 def output_record(path: Path, root: Path) -> dict[str, object]:

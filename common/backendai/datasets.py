@@ -9,7 +9,6 @@ differ from what the folder holds, and an upload cut short resumes with the file
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shlex
 import tempfile
@@ -24,12 +23,11 @@ from common.backendai import client as bai_client
 from common.backendai.benchmark import ClusterBenchmark, NodeResources
 from common.backendai.errors import BackendAIError
 from common.backendai.runs import MOUNT_ROOT, session_name
-from common.datasets.checksums import STAMP_FILE
+from common.datasets.checksums import STAMP_FILE, hash_file
 
 UPLOAD_RECORD = ".mlperf-upload.json"
 # Local bookkeeping that means nothing in the folder (stamps hold local mtimes).
 NOT_UPLOADED = frozenset({STAMP_FILE, UPLOAD_RECORD})
-HASH_CHUNK = 1 << 20
 BATCH_BYTES = 256 << 20
 BATCH_FILES = 500
 
@@ -71,14 +69,6 @@ def prepare_in_session(benchmark: ClusterBenchmark, *, image: str, vfolder: str,
     return result.exit_code
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def local_files(root: Path) -> Iterator[Path]:
     for path in sorted(root.rglob("*")):
         if path.is_file() and path.name not in NOT_UPLOADED and not path.name.endswith(".part"):
@@ -118,7 +108,7 @@ def upload_prepared(source: Path, vfolder: str, *, config: bai_client.APIConfig 
     skipped: list[str] = []
     for path in tqdm(files, desc="checking", unit="file", disable=not progress):
         name, size = path.relative_to(source).as_posix(), path.stat().st_size
-        digest = sha256(path)
+        digest = hash_file(path, "sha256")
         if record.get(name) == {"size": size, "sha256": digest}:
             skipped.append(name)
         else:

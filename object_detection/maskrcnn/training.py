@@ -10,12 +10,10 @@ checkpoint (weights, optimizer, schedule position) trains as the uninterrupted r
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import signal
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import FrameType
 
 import numpy as np
@@ -25,6 +23,7 @@ from torch.utils.data import DataLoader, Subset
 
 from common.mlperf.mllog import MLLog
 from common.mlperf.mllog import constants as mlc
+from common.mlperf.page_cache import drop_page_cache
 from object_detection.layout import CocoLayout
 from object_detection.maskrcnn import checkpoint, distributed, solver
 from object_detection.maskrcnn.backbone import WeightsError
@@ -62,16 +61,6 @@ class RunReport:
     accuracy: list[dict[str, float]] = field(default_factory=list)
 
 
-def _clear_caches() -> bool:
-    """Drop the page cache when allowed (root on the host); MLPerf logs whether it was."""
-    os.sync()
-    try:
-        Path("/proc/sys/vm/drop_caches").write_text("3\n")
-    except OSError:
-        return False
-    return True
-
-
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -102,7 +91,7 @@ def _loaders(layout: CocoLayout, args: argparse.Namespace, config: RunConfig, wo
 def run(args: argparse.Namespace, config: RunConfig, workers: Workers, log: MLLog) -> RunReport:
     """One training run; raises on faults (the caller logs run_stop aborted)."""
     report = RunReport(global_batch=config.global_batch)
-    log.event(mlc.CACHE_CLEAR, _clear_caches() if workers.is_main else False)
+    log.event(mlc.CACHE_CLEAR, drop_page_cache() if workers.is_main else False)
     log.start(mlc.INIT_START)
     device_name = torch.cuda.get_device_name(workers.device) if workers.device.type == "cuda" else "CPU"
     log_configuration(log, args, config, f"{workers.world_size}x{device_name}")

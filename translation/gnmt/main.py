@@ -12,7 +12,6 @@ with `run_stop` (status aborted).
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from tqdm import tqdm
 
 from common.mlperf.mllog import MLLog
 from common.mlperf.mllog import constants as mlc
+from common.mlperf.page_cache import drop_page_cache
 from translation import token_cache
 from translation.gnmt.data.dataset import Batch, CorpusError, ParallelCorpus, SourceCorpus
 from translation.gnmt.data.sampler import BucketingSampler
@@ -105,16 +105,6 @@ def _check_data(layout: Wmt16Layout) -> None:
         )
 
 
-def _drop_page_cache() -> bool:
-    """Drop the page cache when allowed (root on the host); MLPerf logs whether it was."""
-    os.sync()
-    try:
-        Path("/proc/sys/vm/drop_caches").write_text("3\n")
-    except OSError:
-        return False
-    return True
-
-
 def _load_corpora(layout: Wmt16Layout, vocab: Vocabulary, args: argparse.Namespace, rank: int
                   ) -> tuple[ParallelCorpus, SourceCorpus]:
     corpora = token_cache.load(layout, vocab)
@@ -134,7 +124,7 @@ def _batches(loader: torch.utils.data.DataLoader, epoch: int, rank: int) -> Iter
 
 def _train(args: argparse.Namespace, workers: Workers, log: MLLog) -> int:
     # Every node's first worker drops its own page cache; rank 0's result is the one logged.
-    log.event(mlc.CACHE_CLEAR, _drop_page_cache() if workers.local_rank == 0 else False)
+    log.event(mlc.CACHE_CLEAR, drop_page_cache() if workers.local_rank == 0 else False)
     log.start(mlc.INIT_START)
     platform = args.submission_platform or f"{workers.world_size}x{workers.device.type}"
     log.submission(
