@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from common.backendai import batch, rescan
+from common.backendai import batch, rescan, runs
 from common.backendai.server import RULES, Server, parse_version
+from object_detection.tasks import CLUSTER
 
 V23 = Server("http://127.0.0.1:1", "23.09.10", "v7.20230615")
 V24 = Server("http://127.0.0.1:1", "24.09.0", "v8.20240915")
@@ -52,3 +53,10 @@ def test_scan_errors_are_read_from_the_done_message() -> None:
     assert rescan.parse_done_message("['01a230db-8f80-7a87-ab60-7071bec05c8f']") == []
     message = "result: ['x']\nerrors: p/a:1: no ai.backend labels\np/b:2: manifest unknown"
     assert rescan.parse_done_message(message) == ["p/a:1: no ai.backend labels", "p/b:2: manifest unknown"]
+
+
+def test_a_cluster_run_mounts_its_dataset_read_only_and_its_results_writable() -> None:
+    spec = runs.ClusterRun(benchmark=CLUSTER, image="r/p/mlperf-maskrcnn:1", data_vfolder="coco")
+    job = runs.batch_job(spec, seed=1, session="s")
+    assert set(job.mounts) == {"coco", "mlperf-results"} and set(job.read_only) == {"coco"}
+    assert "--data-dir /home/work/coco --results-dir /home/work/mlperf-results/s" in job.command
