@@ -50,6 +50,8 @@ class CocoInstances(Dataset[tuple[torch.Tensor, Target]]):
 
     def __init__(self, images_dir: Path, annotations: Path, *, train: bool) -> None:
         self.images_dir = images_dir
+        self.annotations = annotations
+        self.train = train
         self.coco = load_coco(annotations)
         self.category_to_label = {cid: i + 1 for i, cid in enumerate(sorted(self.coco.getCatIds()))}
         self.label_to_category = {label: cid for cid, label in self.category_to_label.items()}
@@ -98,6 +100,8 @@ class CocoInstances(Dataset[tuple[torch.Tensor, Target]]):
                 image = pil_to_tensor(picture.convert("RGB"))
         except OSError as error:
             raise DatasetError(f"{path}: cannot read image ({error})") from error
+        if not self.train:  # evaluation scores against the annotation file: no targets to build
+            return image, {"image_id": torch.tensor(info["id"])}
         target = self._target(info["id"], image.shape[1], image.shape[2])
         if self.flip is not None:
             image, target = self.flip(image, target)

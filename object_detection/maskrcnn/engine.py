@@ -7,7 +7,7 @@ and stop together when it is not finite (a worker stopping alone would hang the 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import torch
@@ -62,8 +62,11 @@ def train_one_epoch(
     iteration: int,
     max_iterations: int,
     epoch: int,
+    should_stop: Callable[[], bool] | None = None,
+    check_every: int = 50,
 ) -> EpochStats:
-    """Train until the loader is exhausted or the global iteration reaches max_iterations."""
+    """Train until the loader is exhausted, the global iteration reaches max_iterations, or `should_stop`
+    (asked every `check_every` iterations, at the same iteration on every worker) says so."""
     model.train()
     device = workers.device
     dtype = amp_dtype(device)
@@ -71,6 +74,8 @@ def train_one_epoch(
     progress = tqdm(batches, desc=f"epoch {epoch}", unit="it", disable=not workers.is_main, leave=False)
     for cpu_images, cpu_targets in progress:
         if iteration + stats.iterations >= max_iterations:
+            break
+        if should_stop is not None and stats.iterations and stats.iterations % check_every == 0 and should_stop():
             break
         images = images_on(device, cpu_images)
         targets = [{k: v.to(device, non_blocking=True) for k, v in t.items()} for t in cpu_targets]

@@ -32,8 +32,9 @@ from object_detection.maskrcnn.config import RunConfig, log_configuration
 from object_detection.maskrcnn.data import CocoInstances, DatasetError, GroupedBatchSampler, collate
 from object_detection.maskrcnn.distributed import Workers
 from object_detection.maskrcnn.engine import NonFiniteLossError, amp_dtype, train_one_epoch
-from object_detection.maskrcnn.evaluation import evaluate, reached_target
+from object_detection.maskrcnn.evaluation import Evaluation, reached_target
 from object_detection.maskrcnn.model import build_model
+from object_detection.maskrcnn.scoring import Scorer
 
 EXIT_FAULT = 1
 EXIT_BELOW_TARGET = 3
@@ -60,6 +61,7 @@ class RunReport:
     global_batch: int = 0
     losses: list[float] = field(default_factory=list)
     accuracy: list[dict[str, float]] = field(default_factory=list)
+    target_epoch: int | None = None  # the first epoch whose evaluation reached the target
 
 
 def _clear_caches() -> bool:
@@ -113,6 +115,18 @@ def run(args: argparse.Namespace, config: RunConfig, workers: Workers, log: MLLo
     if missing:
         raise DatasetError(f"dataset incomplete in {args.data_dir}: missing {', '.join(missing)} "
                            "(run `invoke maskrcnn.prepare`)")
+    scorer = Scorer(layout.annotations("val"), args.eval_processes) if workers.is_main else None
+    try:
+        if scorer is not None:
+            scorer.warm_up()  # its processes start before the clock
+        return _train(args, config, workers, log, layout, scorer, worker_seed, report)
+    finally:
+        if scorer is not None:
+            scorer.close()
+
+
+def _train(args: argparse.Namespace, config: RunConfig, workers: Workers, log: MLLog, layout: CocoLayout,
+           scorer: Scorer | None, worker_seed: int, report: RunReport) -> RunReport:
     model = build_model(layout.backbone_weights(config.model.backbone), config.model).to(workers.device)
     optimizer = solver.build_optimizer(model, config.schedule.base_lr)
     scheduler = solver.build_scheduler(optimizer, config.schedule)
@@ -132,31 +146,43 @@ def run(args: argparse.Namespace, config: RunConfig, workers: Workers, log: MLLo
     train_set, train_loader, val_set, val_loader, sampler = _loaders(layout, args, config, workers)
     log.event(mlc.TRAIN_SAMPLES, len(train_set))
     log.event(mlc.EVAL_SAMPLES, len(val_set))
+    evaluation = Evaluation(scorer, val_loader, val_set.label_to_category, workers, amp_dtype(workers.device))
+
+    def reached(wait: bool = False) -> bool:
+        """Logs the epochs scored since the last call, in order, up to the first that reached the target."""
+        for scored_epoch, accuracy in evaluation.results(wait):
+            log.event(mlc.EVAL_ACCURACY, accuracy, metadata={mlc.EPOCH_NUM: scored_epoch})
+            report.accuracy.append(accuracy)
+            if reached_target(accuracy):
+                report.status, report.target_epoch = mlc.SUCCESS, scored_epoch
+                return True
+        return False
+
     epoch = first_epoch
     while epoch <= config.max_epochs and iteration < max_iters:
         sampler.set_epoch(epoch)
         _seed_everything(_epoch_seed(worker_seed, epoch))
         log.start(mlc.EPOCH_START, metadata={mlc.EPOCH_NUM: epoch})
         stats = train_one_epoch(train_model, optimizer, scheduler, train_loader, workers=workers, scaler=scaler,
-                                iteration=iteration, max_iterations=max_iters, epoch=epoch)
+                                iteration=iteration, max_iterations=max_iters, epoch=epoch,
+                                should_stop=reached, check_every=args.stop_check_every)
         iteration += stats.iterations
         report.losses += stats.losses
+        report.epochs, report.iterations = epoch, iteration
         log.end(mlc.EPOCH_STOP, metadata={mlc.EPOCH_NUM: epoch, "loss": stats.mean_loss,
                                           "iterations": stats.iterations})
+        if report.status == mlc.SUCCESS:  # an earlier epoch's evaluation came in during this one
+            break
         if args.checkpoint is not None and workers.is_main:
             checkpoint.save(args.checkpoint, model=model, optimizer=optimizer, scheduler=scheduler,
                             scaler=scaler, epoch=epoch, iteration=iteration, seed=args.seed)
         log.start(mlc.EVAL_START, metadata={mlc.EPOCH_NUM: epoch})
-        accuracy = evaluate(model, val_loader, val_set, workers, amp_dtype(workers.device))
-        log.event(mlc.EVAL_ACCURACY, accuracy, metadata={mlc.EPOCH_NUM: epoch})
+        evaluation.start(model, epoch)
         log.end(mlc.EVAL_STOP, metadata={mlc.EPOCH_NUM: epoch})
-        report.accuracy.append(accuracy)
-        report.epochs, report.iterations = epoch, iteration
-        if reached_target(accuracy):
-            report.status = mlc.SUCCESS
+        if reached():
             break
         epoch += 1
-    if report.status != mlc.SUCCESS:
+    if report.status != mlc.SUCCESS and not reached(wait=True):
         report.reason = f"quality target not reached in {report.epochs} epoch(s), {report.iterations} iterations"
     log.end(mlc.RUN_STOP, metadata={mlc.STATUS: report.status, **({"reason": report.reason} if report.reason else {})})
     return report
@@ -182,6 +208,7 @@ def main(args: argparse.Namespace, config: RunConfig) -> int:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     if workers.is_main:
+        reached = f"target reached by epoch {report.target_epoch}; " if report.target_epoch else ""
         print(f"maskrcnn: {report.status} after {report.epochs} epoch(s), {report.iterations} iterations; "
-              f"last accuracy {report.accuracy[-1] if report.accuracy else None}", flush=True)
+              f"{reached}last accuracy {report.accuracy[-1] if report.accuracy else None}", flush=True)
     return 0 if report.status == mlc.SUCCESS else EXIT_BELOW_TARGET

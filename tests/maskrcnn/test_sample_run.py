@@ -73,6 +73,12 @@ def test_the_sample_run_reaches_the_target_and_its_log_passes_the_checker(sample
     assert logged[keys.index("train_samples")]["value"] == 48
     final = [e["value"] for e in logged if e["key"] == "eval_accuracy"][-1]
     assert final["BBOX"] >= 0.377 and final["SEGM"] >= 0.339
+    # Epoch 1 was scored in the background while epoch 2 trained, and its line keeps its epoch.
+    accuracy_lines = [k for k, e in enumerate(logged) if e["key"] == "eval_accuracy"]
+    assert [logged[k]["metadata"]["epoch_num"] for k in accuracy_lines] == [1, 2]
+    epoch_2 = [k for k, e in enumerate(logged) if e["key"] in ("epoch_start", "epoch_stop")
+               and e["metadata"]["epoch_num"] == 2]
+    assert epoch_2[0] < accuracy_lines[0] < epoch_2[1]
     assert [e["value"] for e in logged if e["key"] == "submission_division"] == ["open"]
     assert logged[-1]["key"] == "run_stop" and logged[-1]["metadata"]["status"] == "success"
 
