@@ -37,7 +37,7 @@ TRAINING_MODULES = ("torch", "torchvision", "pycocotools", "faster_coco_eval", "
 SAMPLE_TRAINING_ARGS = [
     "--global-batch-size", "2", "--min-size", "128", "--max-size", "192", "--test-proposals", "100",
     "--detections-per-image", "20", "--roi-samples", "64", "--warmup-steps", "10", "--max-epochs", "2",
-    "--loader-workers", "0", "--eval-processes", "1", "--stop-check-every", "4",
+    "--loader-workers", "0", "--eval-processes", "1", "--sync-every", "4",
 ]
 
 

@@ -2,7 +2,8 @@
 
 The model keeps masks at the mask head's 28 x 28 (model.py); pasting them into the image and
 RLE-encoding them happens here, off the accelerator and per image, so that evaluation can hand
-whole images to a process pool. The paste is torchvision's own (`paste_masks_in_image`), in fp32.
+whole images to a process pool. The paste computes what torchvision's `paste_masks_in_image` does, in
+fp32 (tests/maskrcnn/test_scoring.py compares the two pixel for pixel).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 from faster_coco_eval.core import mask as coco_mask
-from torchvision.models.detection.roi_heads import paste_masks_in_image
+from torch.nn import functional
+from torchvision.models.detection.roi_heads import expand_boxes, expand_masks
 
 MASK_THRESHOLD = 0.5
 
@@ -45,21 +47,52 @@ class ImageDetections:
                    scores=output["scores"].float().cpu().numpy()[keep], categories=categories[keep],
                    masks=masks.half().cpu().numpy()[keep])
 
-    def binary_masks(self) -> np.ndarray:
-        """(H, W, N) uint8 in Fortran order, what RLE encoding reads without a copy."""
+    def rles(self) -> list[dict]:
+        """Each mask pasted into the image and RLE-encoded (compressed, as COCO results hold them).
+
+        The paste is torchvision's `paste_masks_in_image` (the same padding, box expansion and bilinear
+        resize), but each mask is resized into its box only and encoded from there: the pixels outside the
+        box are zeros whose runs need no canvas, which makes the work a box's area instead of the image's.
+        """
         if len(self.boxes) == 0:
-            return np.zeros((self.height, self.width, 0), dtype=np.uint8, order="F")
-        probabilities = torch.from_numpy(self.masks).float()[:, None]
-        pasted = paste_masks_in_image(probabilities, torch.from_numpy(self.boxes), (self.height, self.width))
-        return np.asfortranarray((pasted[:, 0] > MASK_THRESHOLD).permute(1, 2, 0).numpy().astype(np.uint8))
+            return []
+        padded, scale = expand_masks(torch.from_numpy(self.masks).float()[:, None], padding=1)
+        boxes = expand_boxes(torch.from_numpy(self.boxes), scale).to(torch.int64).tolist()
+        uncompressed = [{"size": [self.height, self.width], "counts": self._counts(mask[0], box)}
+                        for mask, box in zip(padded, boxes, strict=True)]
+        return coco_mask.frPyObjects(uncompressed, self.height, self.width)
+
+    def _counts(self, mask: torch.Tensor, box: list[int]) -> list[int]:
+        """Column-major run lengths (zeros first) of one pasted, thresholded mask."""
+        height, width = self.height, self.width
+        x_a, y_a, x_b, y_b = box
+        w, h = max(x_b - x_a + 1, 1), max(y_b - y_a + 1, 1)
+        resized = functional.interpolate(mask[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
+        x_0, x_1, y_0, y_1 = max(x_a, 0), min(x_b + 1, width), max(y_a, 0), min(y_b + 1, height)
+        crop = (resized[y_0 - y_a : y_1 - y_a, x_0 - x_a : x_1 - x_a] > MASK_THRESHOLD).numpy()
+        if crop.size == 0:
+            return [height * width]
+        columns = np.zeros((crop.shape[1], height), dtype=bool)  # the box's columns, full height
+        columns[:, y_0 : y_0 + crop.shape[0]] = crop.T
+        flat = columns.ravel()
+        edges = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+        runs = np.diff(np.concatenate(([0], edges, [flat.size]))).tolist()
+        if flat[0]:
+            runs.insert(0, 0)
+        runs[0] += x_0 * height  # the zero columns left of the box
+        after = (width - x_0 - crop.shape[1]) * height  # and right of it
+        if flat[-1]:
+            runs.append(after)
+        else:
+            runs[-1] += after
+        return runs
 
     def coco_results(self) -> tuple[list[Result], list[Result]]:
         """COCO "bbox" (x, y, w, h rounded to 0.01 px) and "segm" (RLE) result entries."""
         xywh = self.boxes.astype(np.float64)
         xywh[:, 2:] -= xywh[:, :2]
-        rles = coco_mask.encode(self.binary_masks()) if len(self.boxes) else []
         bbox, segm = [], []
-        for k, rle in enumerate(rles):
+        for k, rle in enumerate(self.rles()):
             common = {"image_id": self.image_id, "category_id": int(self.categories[k]),
                       "score": float(self.scores[k])}
             bbox.append({**common, "bbox": [round(float(x), 2) for x in xywh[k]]})

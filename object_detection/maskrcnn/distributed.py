@@ -74,11 +74,3 @@ def broadcast(workers: Workers, value: Any) -> Any:
     dist.broadcast_object_list(box, src=0)
     return box[0]
 
-
-def mean_across(workers: Workers, values: dict[str, float]) -> dict[str, float]:
-    if not workers.distributed:
-        return values
-    keys = sorted(values)
-    tensor = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=workers.device)
-    dist.all_reduce(tensor)
-    return {k: float(v) / workers.world_size for k, v in zip(keys, tensor.tolist(), strict=True)}

@@ -29,6 +29,17 @@ def reached_target(accuracy: dict[str, float]) -> bool:
     return accuracy["BBOX"] >= BBOX_TARGET and accuracy["SEGM"] >= SEGM_TARGET
 
 
+Scored = list[tuple[int, dict[str, float]]]
+
+
+def until_target(scored: Scored) -> tuple[Scored, int | None]:
+    """The scored epochs a run logs, oldest first, up to the first that reached the target, and that epoch."""
+    for k, (epoch, accuracy) in enumerate(scored):
+        if reached_target(accuracy):
+            return scored[: k + 1], epoch
+    return scored, None
+
+
 @torch.inference_mode()
 def detect(model: torch.nn.Module, loader: DataLoader, label_to_category: dict[int, int], workers: Workers,
            autocast_dtype: torch.dtype | None = None) -> list[ImageDetections]:
@@ -73,7 +84,7 @@ class Evaluation:
         if self.scorer is not None:
             self.scorer.submit(epoch, [d for part in gathered for d in part])
 
-    def results(self, wait: bool = False) -> list[tuple[int, dict[str, float]]]:
+    def results(self, wait: bool = False) -> Scored:
         """(epoch, accuracy) of the epochs scored since the last call, oldest first; with `wait`, all of them.
         A collective: every worker calls it at the same point."""
         done = self.scorer.finished(wait) if self.scorer is not None else None

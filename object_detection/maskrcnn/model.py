@@ -22,6 +22,7 @@ from torchvision.models.detection import MaskRCNN
 from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
 from torchvision.models.detection.roi_heads import RoIHeads, maskrcnn_loss
 from torchvision.models.detection.transform import GeneralizedRCNNTransform, resize_boxes
+from torchvision.ops.misc import FrozenBatchNorm2d
 
 from object_detection.maskrcnn import backbone
 from object_detection.maskrcnn.config import ModelOptions
@@ -95,6 +96,40 @@ class RoIMaskTransform(GeneralizedRCNNTransform):
         return result
 
 
+class ConvFrozenBN(nn.Module):
+    """A convolution and the frozen BatchNorm after it as one convolution: the BatchNorm's scale multiplies
+    the weight and its shift is the bias, both worked out in every forward from the BatchNorm's own buffers
+    (a few hundred numbers), so a trainable weight gets the gradient it had before and a cast or a loaded
+    checkpoint changes them as it changes the BatchNorm. The same function, with one pass over the
+    activations fewer, and none kept for backward."""
+
+    def __init__(self, conv: nn.Conv2d, norm: FrozenBatchNorm2d) -> None:
+        super().__init__()
+        self.conv = conv
+        self.norm = norm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c, n = self.conv, self.norm
+        scale = n.weight * (n.running_var + n.eps).rsqrt()
+        weight = c.weight * scale.reshape(-1, 1, 1, 1)
+        return functional.conv2d(x, weight, n.bias - n.running_mean * scale, c.stride, c.padding, c.dilation,
+                                 c.groups)
+
+
+def fold_frozen_batchnorm(body: nn.Module) -> None:
+    """Every conv + FrozenBatchNorm2d pair of a torchvision ResNet (stem, bottlenecks, downsamples)."""
+    pairs = [(body, "conv1", "bn1")]
+    for module in body.modules():
+        if hasattr(module, "conv3"):  # a Bottleneck
+            pairs += [(module, f"conv{k}", f"bn{k}") for k in (1, 2, 3)]
+        if isinstance(module, nn.Sequential) and len(module) == 2 and isinstance(module[1], FrozenBatchNorm2d):
+            pairs.append((module, "0", "1"))  # a downsample
+    for parent, conv, norm in pairs:
+        if isinstance(getattr(parent, norm), FrozenBatchNorm2d):
+            setattr(parent, conv, ConvFrozenBN(getattr(parent, conv), getattr(parent, norm)))
+            setattr(parent, norm, nn.Identity())
+
+
 def _fp32_shapes(_module: nn.Module, args: tuple[Any, list[torch.Tensor]]) -> tuple[Any, list[torch.Tensor]]:
     """Forward pre-hook of the anchor generator, which takes its dtype from the feature maps: storage-free
     fp32 stand-ins of the same shapes make the anchors fp32 (bf16 cannot hold pixel positions above 256)."""
@@ -151,6 +186,10 @@ def build_model(weights_path: Path, options: ModelOptions | None = None) -> Mask
         mask_roi_pool=heads.mask_roi_pool, mask_head=heads.mask_head, mask_predictor=heads.mask_predictor,
     )
     _init_box_head(model)
+    if options.fold_frozen_bn:
+        fold_frozen_batchnorm(model.backbone.body)
+    if options.channels_last:
+        model.to(memory_format=torch.channels_last)
     if options.fp32_box_decoding:
         model.rpn.anchor_generator.register_forward_pre_hook(_fp32_shapes)
         model.rpn.head.register_forward_hook(_in_fp32)

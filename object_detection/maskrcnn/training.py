@@ -14,7 +14,7 @@ import os
 import random
 import signal
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 
@@ -32,7 +32,7 @@ from object_detection.maskrcnn.config import RunConfig, log_configuration
 from object_detection.maskrcnn.data import CocoInstances, DatasetError, GroupedBatchSampler, collate
 from object_detection.maskrcnn.distributed import Workers
 from object_detection.maskrcnn.engine import NonFiniteLossError, amp_dtype, train_one_epoch
-from object_detection.maskrcnn.evaluation import Evaluation, reached_target
+from object_detection.maskrcnn.evaluation import Evaluation, until_target
 from object_detection.maskrcnn.model import build_model
 from object_detection.maskrcnn.scoring import Scorer
 
@@ -93,10 +93,11 @@ def _loaders(layout: CocoLayout, args: argparse.Namespace, config: RunConfig, wo
     sampler = GroupedBatchSampler(train_set, config.images_per_worker, seed=args.seed,
                                   rank=workers.rank, world_size=workers.world_size)
     persistent = args.loader_workers > 0
-    train_loader = DataLoader(train_set, batch_sampler=sampler, collate_fn=collate,
+    pin = workers.device.type == "cuda"  # so that copies to the GPU are asynchronous
+    train_loader = DataLoader(train_set, batch_sampler=sampler, collate_fn=collate, pin_memory=pin,
                               num_workers=args.loader_workers, persistent_workers=persistent)
     shard = Subset(val_set, range(workers.rank, len(val_set), workers.world_size))
-    val_loader = DataLoader(shard, batch_size=args.eval_batch_size, collate_fn=collate,
+    val_loader = DataLoader(shard, batch_size=args.eval_batch_size, collate_fn=collate, pin_memory=pin,
                             num_workers=args.loader_workers)
     return train_set, train_loader, val_set, val_loader, sampler
 
@@ -127,7 +128,9 @@ def run(args: argparse.Namespace, config: RunConfig, workers: Workers, log: MLLo
 
 def _train(args: argparse.Namespace, config: RunConfig, workers: Workers, log: MLLog, layout: CocoLayout,
            scorer: Scorer | None, worker_seed: int, report: RunReport) -> RunReport:
-    model = build_model(layout.backbone_weights(config.model.backbone), config.model).to(workers.device)
+    channels_last = workers.device.type == "cuda" if args.channels_last is None else args.channels_last
+    options = replace(config.model, channels_last=channels_last)
+    model = build_model(layout.backbone_weights(config.model.backbone), options).to(workers.device)
     optimizer = solver.build_optimizer(model, config.schedule.base_lr)
     scheduler = solver.build_scheduler(optimizer, config.schedule)
     scaler = torch.amp.GradScaler(workers.device.type, enabled=amp_dtype(workers.device) is not None)
@@ -139,7 +142,9 @@ def _train(args: argparse.Namespace, config: RunConfig, workers: Workers, log: M
     train_model: torch.nn.Module = model
     if workers.distributed:
         device_ids = [workers.local_rank] if workers.device.type == "cuda" else None
-        train_model = DistributedDataParallel(model, device_ids=device_ids)
+        # Frozen BatchNorm's statistics never change: no broadcast of buffers before every forward.
+        train_model = DistributedDataParallel(model, device_ids=device_ids, broadcast_buffers=False,
+                                              gradient_as_bucket_view=True)
     max_iters = config.max_iters if config.max_iters is not None else sys.maxsize
     log.end(mlc.INIT_STOP)
     log.start(mlc.RUN_START, metadata={"resumed_from_epoch": first_epoch - 1} if first_epoch > 1 else None)
@@ -150,13 +155,13 @@ def _train(args: argparse.Namespace, config: RunConfig, workers: Workers, log: M
 
     def reached(wait: bool = False) -> bool:
         """Logs the epochs scored since the last call, in order, up to the first that reached the target."""
-        for scored_epoch, accuracy in evaluation.results(wait):
+        logged, target_epoch = until_target(evaluation.results(wait))
+        for scored_epoch, accuracy in logged:
             log.event(mlc.EVAL_ACCURACY, accuracy, metadata={mlc.EPOCH_NUM: scored_epoch})
             report.accuracy.append(accuracy)
-            if reached_target(accuracy):
-                report.status, report.target_epoch = mlc.SUCCESS, scored_epoch
-                return True
-        return False
+        if target_epoch is not None:
+            report.status, report.target_epoch = mlc.SUCCESS, target_epoch
+        return target_epoch is not None
 
     epoch = first_epoch
     while epoch <= config.max_epochs and iteration < max_iters:
@@ -165,7 +170,7 @@ def _train(args: argparse.Namespace, config: RunConfig, workers: Workers, log: M
         log.start(mlc.EPOCH_START, metadata={mlc.EPOCH_NUM: epoch})
         stats = train_one_epoch(train_model, optimizer, scheduler, train_loader, workers=workers, scaler=scaler,
                                 iteration=iteration, max_iterations=max_iters, epoch=epoch,
-                                should_stop=reached, check_every=args.stop_check_every)
+                                should_stop=reached, sync_every=args.sync_every)
         iteration += stats.iterations
         report.losses += stats.losses
         report.epochs, report.iterations = epoch, iteration

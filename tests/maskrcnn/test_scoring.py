@@ -118,19 +118,27 @@ def test_faster_coco_eval_gives_pycocotools_ap_on_the_same_detections(made_up) -
 
 
 def test_masks_are_pasted_as_torchvision_pastes_them_and_encoded_per_image(made_up) -> None:
+    """Also boxes on the image's edges and corners, a sliver and a box of one pixel."""
     from pycocotools import mask as coco_mask  # noqa: PLC0415
     from torchvision.models.detection.roi_heads import paste_masks_in_image  # noqa: PLC0415
 
     _, found = made_up
-    image = max(found, key=lambda d: len(d.boxes))
-    _, segm = image.coco_results()
-    pasted = paste_masks_in_image(torch.from_numpy(image.masks).float()[:, None], torch.from_numpy(image.boxes),
-                                  (image.height, image.width))
-    expected = (pasted[:, 0] > 0.5).numpy().astype(np.uint8)
-    decoded = np.stack([coco_mask.decode({**r["segmentation"], "counts": r["segmentation"]["counts"].encode()})
-                        for r in segm])
-    assert decoded.shape == expected.shape and expected.sum() > 1000
-    assert np.array_equal(decoded, expected)
+    rng = np.random.default_rng(3)
+    edges = np.array([[0, 0, 90, 70], [550, 400, 640, 480], [0, 200, 640, 260], [600, 0, 640, 480],
+                      [300, 300, 300.4, 300.6], [10, 10, 11, 11]], dtype=np.float32)
+    on_edges = ImageDetections(7, 480, 640, edges, np.linspace(0.9, 0.4, len(edges), dtype=np.float32),
+                               np.full(len(edges), CATEGORIES[0]), rng.random((len(edges), 28, 28)).astype(np.float16))
+    compared = 0
+    for image in [d for d in [*found, on_edges] if len(d.boxes)]:
+        _, segm = image.coco_results()
+        pasted = paste_masks_in_image(torch.from_numpy(image.masks).float()[:, None], torch.from_numpy(image.boxes),
+                                      (image.height, image.width))
+        expected = (pasted[:, 0] > 0.5).numpy().astype(np.uint8)
+        decoded = np.stack([coco_mask.decode({**r["segmentation"], "counts": r["segmentation"]["counts"].encode()})
+                            for r in segm])
+        assert np.array_equal(decoded, expected), image.image_id
+        compared += int(expected.sum())
+    assert compared > 100_000
 
 
 def test_an_image_without_detections_adds_nothing(made_up) -> None:
@@ -159,3 +167,12 @@ def test_the_background_scorer_returns_each_epoch_in_order_as_scoring_at_once_do
         assert background.pending == 0 and background.finished() == []
     finally:
         background.close()
+
+
+def test_a_run_logs_the_scored_epochs_in_order_up_to_the_first_on_target() -> None:
+    from object_detection.maskrcnn.evaluation import until_target  # noqa: PLC0415
+
+    below, bbox_only, on = {"BBOX": 0.30, "SEGM": 0.30}, {"BBOX": 0.40, "SEGM": 0.30}, {"BBOX": 0.38, "SEGM": 0.34}
+    assert until_target([(3, below), (4, bbox_only), (5, on), (6, on)]) == ([(3, below), (4, bbox_only), (5, on)], 5)
+    assert until_target([(3, below), (4, bbox_only)]) == ([(3, below), (4, bbox_only)], None)
+    assert until_target([]) == ([], None)
