@@ -12,7 +12,10 @@ from __future__ import annotations
 import contextlib
 import io
 import multiprocessing
+import os
 import signal
+import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -111,9 +114,17 @@ def score(annotations: Path, chunks: list[EncodedChunk]) -> dict[str, float]:
     return {"BBOX": average_precision(coco, bbox, "bbox"), "SEGM": average_precision(coco, segm, "segm")}
 
 
-def _ignore_sigint() -> None:
-    """Pool processes leave Ctrl-C to the trainer, which shuts them down."""
+def _start_process(parent: int) -> None:
+    """Pool processes leave Ctrl-C to the trainer, which shuts them down, and end when it ends without
+    doing so (SIGKILL, a node failure): a watcher thread sees it go."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="maskrcnn-scorer-watch").start()
+
+
+def _exit_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _ready() -> bool:
@@ -126,8 +137,9 @@ class Scorer:
     def __init__(self, annotations: Path, processes: int, images_per_task: int = 16) -> None:
         self.annotations = annotations
         self.images_per_task = images_per_task
-        self._pool = (ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                                          initializer=_ignore_sigint) if processes > 0 else None)
+        spawn = multiprocessing.get_context("spawn")
+        self._pool = (ProcessPoolExecutor(processes, mp_context=spawn, initializer=_start_process,
+                                          initargs=(os.getpid(),)) if processes > 0 else None)
         self._coordinator = ThreadPoolExecutor(1, thread_name_prefix="maskrcnn-scorer") if self._pool else None
         self._pending: deque[tuple[int, Future[dict[str, float]]]] = deque()
         self.processes = processes

@@ -176,3 +176,29 @@ def test_a_run_logs_the_scored_epochs_in_order_up_to_the_first_on_target() -> No
     assert until_target([(3, below), (4, bbox_only), (5, on), (6, on)]) == ([(3, below), (4, bbox_only), (5, on)], 5)
     assert until_target([(3, below), (4, bbox_only)]) == ([(3, below), (4, bbox_only)], None)
     assert until_target([]) == ([], None)
+
+
+@pytest.mark.slow
+def test_the_pool_ends_with_a_trainer_killed_without_a_word(made_up, tmp_path: Path) -> None:
+    import signal  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    psutil = pytest.importorskip("psutil")
+    from tests.conftest import REPO_ROOT  # noqa: PLC0415
+
+    annotations, _ = made_up
+    code = (f"from pathlib import Path\nfrom object_detection.maskrcnn.scoring import Scorer\n"
+            f"s = Scorer(Path({str(annotations)!r}), processes=2)\ns.warm_up()\nprint('ready', flush=True)\n"
+            f"import time\ntime.sleep(600)\n")
+    trainer = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    assert trainer.stdout is not None and trainer.stdout.readline().strip() == "ready"
+    pool = psutil.Process(trainer.pid).children(recursive=True)
+    assert len(pool) >= 2
+    trainer.send_signal(signal.SIGKILL)
+    trainer.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in pool):
+        time.sleep(0.5)
+    assert not [p.pid for p in pool if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
