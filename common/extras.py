@@ -11,8 +11,8 @@ import importlib.util
 
 # Import names of each extra's requirements in pyproject.toml (a test keeps the two in step).
 MODULES = {
-    "train": ("torch", "torchvision", "pycocotools", "mlperf_logging", "sacrebleu", "sacremoses", "subword_nmt",
-              "regex", "numpy", "PIL"),
+    "train": ("torch", "torchvision", "pycocotools", "faster_coco_eval", "mlperf_logging", "sacrebleu", "sacremoses",
+              "subword_nmt", "regex", "numpy", "PIL"),
     "bai": ("ai.backend.client", "yarl", "psutil"),
     "results": ("mlperf_logging", "matplotlib"),
 }

@@ -38,6 +38,21 @@ SHAPE_CLASSES: tuple[ShapeClass, ...] = (
     ShapeClass(13, "stop sign", "outdoor", 8, (230, 190, 30)),
 )
 DEFAULT_COUNTS: dict[Split, int] = {"train": 48, "val": 16}
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Image sizes and how many objects of which radius an image holds."""
+
+    sizes: tuple[tuple[int, int], ...]  # (width, height)
+    objects: tuple[int, int]
+    radius: tuple[float, float]
+
+
+SMALL = Geometry(sizes=((160, 120), (192, 144), (144, 176)), objects=(1, 3), radius=(14, 30))
+# COCO's usual sizes (most val2017 images are 640 wide), about its 7 objects per image, for measuring
+# throughput at the real resolution (the model resizes them to 800 x 1333 as it does COCO's).
+COCO_SIZED = Geometry(sizes=((640, 480), (480, 640), (640, 427), (427, 640)), objects=(2, 12), radius=(14, 120))
 _FIRST_IMAGE_ID: dict[Split, int] = {"train": 1, "val": 100_001}
 
 
@@ -60,10 +75,11 @@ def _bbox(flat: list[float]) -> list[float]:
     return [round(min(xs), 2), round(min(ys), 2), round(max(xs) - min(xs), 2), round(max(ys) - min(ys), 2)]
 
 
-def _place(rng: random.Random, width: int, height: int, taken: list[tuple[float, float, float]]):
+def _place(rng: random.Random, width: int, height: int, taken: list[tuple[float, float, float]],
+           radius: tuple[float, float]) -> tuple[float, float, float] | None:
     """A circle (cx, cy, r) inside the image that overlaps no earlier one, or None."""
     for _ in range(50):
-        r = rng.uniform(14, 30)
+        r = rng.uniform(*radius)
         cx, cy = rng.uniform(r + 2, width - r - 2), rng.uniform(r + 2, height - r - 2)
         if all(math.hypot(cx - x, cy - y) > r + tr + 4 for x, y, tr in taken):
             return cx, cy, r
@@ -74,20 +90,20 @@ def _write_json(path: Path, payload: dict) -> None:
     write_text_atomic(path, json.dumps(payload))
 
 
-def build_split(layout: CocoLayout, split: Split, count: int, rng: random.Random) -> None:
+def build_split(layout: CocoLayout, split: Split, count: int, rng: random.Random, geometry: Geometry = SMALL) -> None:
     images_dir = layout.images_dir(split)
     images_dir.mkdir(parents=True, exist_ok=True)
     images, annotations = [], []
     ann_id = _FIRST_IMAGE_ID[split] * 10
     for n in range(count):
         image_id = _FIRST_IMAGE_ID[split] + n
-        width, height = rng.choice([(160, 120), (192, 144), (144, 176)])
+        width, height = rng.choice(geometry.sizes)
         background = tuple(rng.randint(200, 245) for _ in range(3))
         image = Image.new("RGB", (width, height), background)
         draw = ImageDraw.Draw(image)
         taken: list[tuple[float, float, float]] = []
-        for _ in range(rng.randint(1, 3)):
-            spot = _place(rng, width, height, taken)
+        for _ in range(rng.randint(*geometry.objects)):
+            spot = _place(rng, width, height, taken, geometry.radius)
             if spot is None:
                 break
             taken.append(spot)
@@ -146,14 +162,19 @@ def build_weights(path: Path, seed: int, calibration_images: list[Path] | None =
         torch.save(model.state_dict(), tmp)
 
 
-def build_sample(data_dir: Path, seed: int = 0, counts: dict[Split, int] | None = None, jobs: int = 4) -> CocoLayout:
-    """Write the sample dataset (images, annotations, weights) under `data_dir` and record its files."""
+def build_sample(data_dir: Path, seed: int = 0, counts: dict[Split, int] | None = None, jobs: int = 4,
+                 geometry: Geometry = SMALL) -> CocoLayout:
+    """Write the sample dataset (images, annotations, weights) under `data_dir` and record its files.
+    The default geometry is the sample's; `COCO_SIZED` gives images of COCO's sizes, for measuring."""
     layout = CocoLayout(Path(data_dir))
     counts = {**DEFAULT_COUNTS, **(counts or {})}
     for split in SPLITS:
-        build_split(layout, split, counts[split], random.Random(f"{seed}-{split}"))
+        build_split(layout, split, counts[split], random.Random(f"{seed}-{split}"), geometry)
     build_weights(layout.weights, seed, sorted(layout.images_dir("train").glob("*.jpg"))[:16])
     files = [*inventory.files_under([layout.images_dir(s) for s in SPLITS]),
              *(layout.annotations(s) for s in SPLITS), layout.weights]
-    inventory.record(layout.data_dir, "sample", {"generator": __name__, "seed": seed, "counts": counts}, files, jobs)
+    described = {"generator": __name__, "seed": seed, "counts": counts}
+    if geometry != SMALL:
+        described["geometry"] = {"sizes": geometry.sizes, "objects": geometry.objects, "radius": geometry.radius}
+    inventory.record(layout.data_dir, "sample", described, files, jobs)
     return layout

@@ -1,23 +1,31 @@
-"""Mask R-CNN training throughput: this project's trainer against a plain torchvision loop.
+"""Mask R-CNN training throughput at COCO resolution: this project's trainer against a plain torchvision loop.
 
-    python perf/maskrcnn_throughput.py --data-dir /tmp/sample [--min-size 320] [--iters 6] [--rounds 2]
+    python perf/maskrcnn_throughput.py [--data-dir D] [--batch-size 1] [--iters 3] [--rounds 1]
 
-Both train on the same pre-read batches of the dataset (so image decoding is not measured), with the
-same batch, image size and threads. "ours" is object_detection.maskrcnn (model.build_model,
-solver, engine.train_one_epoch); "plain" is torchvision's maskrcnn_resnet50_fpn with its defaults
-(trainable BatchNorm, 91 classes, 2000 training proposals per image) in a bare
-forward/backward/SGD loop. Each measurement runs in its own process, so each peak RSS is its own;
-rounds alternate the two to spread the machine's noise. Prints images/s, the ratios ours/plain and
-peak memory. Build a dataset with `invoke maskrcnn.prepare --sample --data-dir /tmp/sample`.
+Both train on the same pre-read batches (so image decoding is not measured; perf/maskrcnn_loader.py
+measures the loader), with the same batch, image size (800/1333 by default) and threads. Without
+--data-dir the COCO-sized sample (object_detection.sample.COCO_SIZED: 640 x 480 and the like, resized
+by the model to 800 x 1333 as COCO is) is written to a temporary folder. The peers:
+- "plain": torchvision's MaskRCNN with the reference's settings (ResNet-50-FPN with frozen BatchNorm and
+  frozen stem + res2, 81 classes, 1000 training proposals per image, 512 RoIs per image, the same weights
+  file) in a bare loop: forward, backward, torch's default SGD, and the loss read every iteration, as a
+  loop that logs it does;
+- "ours": object_detection.maskrcnn (model.build_model: frozen BatchNorm folded into the convolutions;
+  fused SGD; engine.train_one_epoch, which reads the loss every 50 iterations);
+- "ours+cl": the same in channels-last layout (the trainer's default on a GPU, off on a CPU).
+Each measurement runs in its own process, so each peak RSS is its own; rounds alternate the peers.
+Prints images/s, the ratios to "plain" and peak memory.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,14 +33,31 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+KINDS = ("plain", "ours", "ours+cl")
 
-def _batches(data_dir: Path, batch_size: int, count: int) -> list:
+
+def _batches(data_dir: Path, batch_size: int, count: int, start: int) -> list:
     from object_detection.layout import CocoLayout  # noqa: PLC0415 - torch only in the measuring child
     from object_detection.maskrcnn.data import CocoInstances, collate  # noqa: PLC0415
 
     layout = CocoLayout(data_dir)
     dataset = CocoInstances(layout.images_dir("train"), layout.annotations("train"), train=True)
-    return [collate([dataset[(k * batch_size + j) % len(dataset)] for j in range(batch_size)]) for k in range(count)]
+    return [collate([dataset[(start + k * batch_size + j) % len(dataset)] for j in range(batch_size)])
+            for k in range(count)]
+
+
+def _plain_model(weights: Path, args: argparse.Namespace):
+    import torch  # noqa: PLC0415
+    from torchvision.models import resnet50  # noqa: PLC0415
+    from torchvision.models.detection import MaskRCNN  # noqa: PLC0415
+    from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor  # noqa: PLC0415
+    from torchvision.ops.misc import FrozenBatchNorm2d  # noqa: PLC0415
+
+    resnet = resnet50(weights=None, norm_layer=FrozenBatchNorm2d)
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    resnet.load_state_dict({k: v for k, v in state.items() if "num_batches_tracked" not in k}, strict=False)
+    return MaskRCNN(_resnet_fpn_extractor(resnet, 3), num_classes=81, min_size=args.min_size, max_size=args.max_size,
+                    rpn_post_nms_top_n_train=1000, box_batch_size_per_image=512)
 
 
 def measure(kind: str, args: argparse.Namespace) -> dict:
@@ -48,11 +73,12 @@ def measure(kind: str, args: argparse.Namespace) -> dict:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    warm = _batches(args.data_dir, args.batch_size, args.warmup)
-    timed = _batches(args.data_dir, args.batch_size, args.iters)
-    if kind == "ours":
-        model = build_model(CocoLayout(args.data_dir).weights, ModelOptions(min_size=args.min_size,
-                                                                            max_size=args.max_size))
+    warm = _batches(args.data_dir, args.batch_size, args.warmup, start=0)
+    timed = _batches(args.data_dir, args.batch_size, args.iters, start=args.warmup * args.batch_size)
+    weights = CocoLayout(args.data_dir).weights
+    if kind.startswith("ours"):
+        model = build_model(weights, ModelOptions(min_size=args.min_size, max_size=args.max_size,
+                                                  channels_last=kind == "ours+cl"))
         optimizer = solver.build_optimizer(model, args.lr)
         scheduler = solver.build_scheduler(optimizer, Schedule(args.lr, 0, 1.0, "linear", (10**6, 10**6 + 1)))
         scaler = torch.amp.GradScaler("cpu", enabled=False)
@@ -62,10 +88,7 @@ def measure(kind: str, args: argparse.Namespace) -> dict:
             train_one_epoch(model, optimizer, scheduler, batches, workers=workers, scaler=scaler,
                             iteration=0, max_iterations=len(batches), epoch=1)
     else:
-        from torchvision.models.detection import maskrcnn_resnet50_fpn  # noqa: PLC0415
-
-        model = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, min_size=args.min_size,
-                                      max_size=args.max_size)
+        model = _plain_model(weights, args)
         optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=1e-4)
 
         def train(batches: list) -> None:
@@ -76,6 +99,7 @@ def measure(kind: str, args: argparse.Namespace) -> dict:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                print(f"loss {loss.item():.3f}", file=sys.stderr)
 
     train(warm)
     started = time.perf_counter()
@@ -85,39 +109,51 @@ def measure(kind: str, args: argparse.Namespace) -> dict:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def _coco_sized(data_dir: Path) -> None:
+    from object_detection.layout import CocoLayout  # noqa: PLC0415
+    from object_detection.sample import COCO_SIZED, build_split, build_weights  # noqa: PLC0415
+
+    layout = CocoLayout(data_dir)
+    build_split(layout, "train", 16, random.Random("perf-train"), COCO_SIZED)
+    build_weights(layout.weights, 0, sorted(layout.images_dir("train").glob("*.jpg")))
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", type=Path, required=True)
-    p.add_argument("--batch-size", type=int, default=2)
-    p.add_argument("--min-size", type=int, default=320)
-    p.add_argument("--max-size", type=int, default=512)
-    p.add_argument("--iters", type=int, default=6)
-    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--data-dir", type=Path, default=None, help="default: the COCO-sized sample, in a temporary folder")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--min-size", type=int, default=800)
+    p.add_argument("--max-size", type=int, default=1333)
+    p.add_argument("--iters", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
     p.add_argument("--lr", type=float, default=1e-4, help="small: throughput, not learning, is measured")
-    p.add_argument("--only", choices=("ours", "plain"), help=argparse.SUPPRESS)
+    p.add_argument("--only", choices=KINDS, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.only:
         print(json.dumps(measure(args.only, args)))
         return 0
-    figures: dict[str, list[dict]] = {"ours": [], "plain": []}
-    for _ in range(args.rounds):
-        for kind in ("ours", "plain"):
-            out = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--only", kind],
-                                 capture_output=True, text=True, check=True).stdout
-            figures[kind].append(json.loads(out.strip().splitlines()[-1]))
+    with tempfile.TemporaryDirectory(prefix="maskrcnn-train-perf-") as tmp:
+        data_dir = args.data_dir
+        if data_dir is None:
+            data_dir = Path(tmp)
+            _coco_sized(data_dir)
+        figures: dict[str, list[dict]] = {k: [] for k in args.kinds}
+        for _ in range(args.rounds):
+            for kind in args.kinds:
+                command = [sys.executable, __file__, *sys.argv[1:], "--data-dir", str(data_dir), "--only", kind]
+                out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+                figures[kind].append(json.loads(out.strip().splitlines()[-1]))
     best = {k: max(r["images_per_s"] for r in v) for k, v in figures.items()}
     peak = {k: max(r["peak_rss_mb"] for r in v) for k, v in figures.items()}
     print(f"Mask R-CNN training, CPU, {args.threads} threads, batch {args.batch_size}, "
           f"min/max size {args.min_size}/{args.max_size}, {args.iters} timed iterations, best of {args.rounds}")
-    for kind in ("ours", "plain"):
-        runs = ", ".join(f"{r['images_per_s']:.3f}" for r in figures[kind])
-        print(f"  {kind:5s}: {best[kind]:.3f} images/s (rounds: {runs}), peak RSS {peak[kind]:.0f} MB")
-    pairs = zip(figures["ours"], figures["plain"], strict=True)
-    paired = sorted(o["images_per_s"] / q["images_per_s"] for o, q in pairs)
-    print(f"  ratio ours/plain: {best['ours'] / best['plain']:.2f}x best-to-best, "
-          f"{paired[len(paired) // 2]:.2f}x median of rounds (each round: ours then plain, same load)")
+    for kind in args.kinds:
+        runs = ", ".join(f"{r['images_per_s']:.4f}" for r in figures[kind])
+        ratio = f", {best[kind] / best['plain']:.2f}x plain" if "plain" in best and kind != "plain" else ""
+        print(f"  {kind:8s}: {best[kind]:.4f} images/s (rounds: {runs}){ratio}, peak RSS {peak[kind]:.0f} MB")
     return 0
 
 

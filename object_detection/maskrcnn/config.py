@@ -57,6 +57,10 @@ class ModelOptions:
     # Box deltas leave the heads in fp32 under autocast, so boxes are decoded in fp32 (model.py);
     # False keeps torchvision's half-precision decoding, to measure what it costs.
     fp32_box_decoding: bool = True
+    # Speed only (tests/maskrcnn/test_speed.py: the same losses either way): frozen BatchNorm folded into
+    # the convolution before it; convolutions in channels-last layout.
+    fold_frozen_bn: bool = True
+    channels_last: bool = False
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,13 @@ Training keeps images that have at least one non-crowd annotation with a box wid
 than 1 pixel, drops crowd annotations, and maps COCO category ids onto contiguous labels 1..N in
 id order (`remove_images_without_annotations` and `json_category_id_to_contiguous_id` in
 maskrcnn-benchmark). Batches group images by aspect ratio (landscape / portrait), as the
-reference's `GroupedBatchSampler` with two groups does.
+reference's `GroupedBatchSampler` with two groups does. The annotations are numpy arrays that the
+loader's processes share (annotations.py); images are decoded by torchvision.io (libjpeg-turbo,
+straight into a tensor: the same pixels as PIL, without its copy).
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
 import random
 from collections.abc import Iterator
@@ -18,12 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from pycocotools import mask as coco_mask
-from pycocotools.coco import COCO
 from torch.utils.data import Dataset, Sampler
-from torchvision.transforms.functional import pil_to_tensor
+from torchvision.io import ImageReadMode, decode_image
 
+from object_detection.maskrcnn.annotations import AnnotationsError, CompactCoco
 from object_detection.maskrcnn.transforms import RandomHorizontalFlip, Target
 
 
@@ -31,74 +30,77 @@ class DatasetError(RuntimeError):
     """The dataset folder lacks a file or holds one that is not COCO."""
 
 
-def load_coco(annotations: Path) -> COCO:
-    if not annotations.is_file():
-        raise DatasetError(f"{annotations}: COCO annotation file not found")
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
-        try:
-            return COCO(str(annotations))
-        except (ValueError, KeyError) as error:
-            raise DatasetError(f"{annotations}: not a COCO instances file ({error})") from error
+def load_annotations(annotations: Path) -> CompactCoco:
+    try:
+        return CompactCoco.load(annotations)
+    except AnnotationsError as error:
+        raise DatasetError(str(error)) from error
 
 
-def _usable(annotation: dict) -> bool:
-    return not annotation.get("iscrowd", 0) and all(side > 1 for side in annotation["bbox"][2:])
+def decode_mask(segmentation: list | dict, height: int, width: int) -> np.ndarray:
+    """One annotation's mask at full image size, as pycocotools rasterises polygons and RLEs."""
+    if isinstance(segmentation, list):
+        rles = coco_mask.frPyObjects(segmentation, height, width)
+        return coco_mask.decode(coco_mask.merge(rles))
+    if isinstance(segmentation.get("counts"), list):
+        segmentation = coco_mask.frPyObjects(segmentation, height, width)
+    return coco_mask.decode(segmentation)
 
 
 class CocoInstances(Dataset[tuple[torch.Tensor, Target]]):
-    """COCO instances as (uint8 CHW image, target) pairs for torchvision's Mask R-CNN."""
+    """COCO instances as (uint8 CHW image, target) pairs for torchvision's Mask R-CNN; for evaluation
+    the target is the image id alone (scoring reads the annotation file)."""
 
     def __init__(self, images_dir: Path, annotations: Path, *, train: bool) -> None:
         self.images_dir = images_dir
-        self.coco = load_coco(annotations)
-        self.category_to_label = {cid: i + 1 for i, cid in enumerate(sorted(self.coco.getCatIds()))}
+        self.annotations = annotations
+        self.train = train
+        self.coco = load_annotations(annotations)
+        self.category_to_label = {int(cid): i + 1 for i, cid in enumerate(self.coco.categories)}
         self.label_to_category = {label: cid for cid, label in self.category_to_label.items()}
-        ids = sorted(self.coco.imgs)
+        images = np.arange(len(self.coco))
         if train:
-            ids = [i for i in ids if any(_usable(a) for a in self.coco.imgToAnns.get(i, []))]
-        self.ids = ids
+            usable = (self.coco.boxes[:, 2] > 1) & (self.coco.boxes[:, 3] > 1)
+            owner = np.repeat(images, np.diff(self.coco.first_annotation))
+            has_usable = np.zeros(len(self.coco), dtype=bool)
+            has_usable[owner[usable]] = True
+            images = images[has_usable]
+        self.images = images  # indices into self.coco
         self.flip = RandomHorizontalFlip(0.5) if train else None
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.images)
 
     def aspect_ratio(self, index: int) -> float:
-        info = self.coco.imgs[self.ids[index]]
-        return info["width"] / info["height"]
+        image = self.images[index]
+        return float(self.coco.widths[image]) / float(self.coco.heights[image])
 
-    def _target(self, image_id: int, height: int, width: int) -> Target:
-        annotations = [a for a in self.coco.imgToAnns.get(image_id, []) if not a.get("iscrowd", 0)]
-        boxes = torch.tensor([a["bbox"] for a in annotations], dtype=torch.float32).reshape(-1, 4)
+    def _target(self, image: int, height: int, width: int) -> Target:
+        annotations = self.coco.annotations_of(image)
+        rows = slice(annotations.start, annotations.stop)
+        boxes = torch.from_numpy(self.coco.boxes[rows].copy())
         boxes[:, 2:] += boxes[:, :2]
         boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
         boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
         keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         masks = np.zeros((len(annotations), height, width), dtype=np.uint8)
         for k, annotation in enumerate(annotations):
-            masks[k] = self._mask(annotation["segmentation"], height, width)
-        labels = torch.tensor([self.category_to_label[a["category_id"]] for a in annotations],
+            masks[k] = decode_mask(self.coco.segmentation(annotation), height, width)
+        labels = torch.tensor([self.category_to_label[int(c)] for c in self.coco.category_ids[rows]],
                               dtype=torch.int64)
         return {"boxes": boxes[keep], "labels": labels[keep], "masks": torch.from_numpy(masks)[keep],
-                "image_id": torch.tensor(image_id)}
-
-    @staticmethod
-    def _mask(segmentation: list | dict, height: int, width: int) -> np.ndarray:
-        if isinstance(segmentation, list):
-            rles = coco_mask.frPyObjects(segmentation, height, width)
-            return coco_mask.decode(coco_mask.merge(rles))
-        if isinstance(segmentation.get("counts"), list):
-            segmentation = coco_mask.frPyObjects(segmentation, height, width)
-        return coco_mask.decode(segmentation)
+                "image_id": torch.tensor(int(self.coco.image_ids[image]))}
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, Target]:
-        info = self.coco.imgs[self.ids[index]]
-        path = self.images_dir / info["file_name"]
+        image_index = int(self.images[index])
+        path = self.images_dir / self.coco.file_name(image_index)
         try:
-            with Image.open(path) as picture:
-                image = pil_to_tensor(picture.convert("RGB"))
-        except OSError as error:
+            image = decode_image(str(path), mode=ImageReadMode.RGB)
+        except (OSError, RuntimeError) as error:
             raise DatasetError(f"{path}: cannot read image ({error})") from error
-        target = self._target(info["id"], image.shape[1], image.shape[2])
+        if not self.train:
+            return image, {"image_id": torch.tensor(int(self.coco.image_ids[image_index]))}
+        target = self._target(image_index, image.shape[1], image.shape[2])
         if self.flip is not None:
             image, target = self.flip(image, target)
         return image, target

@@ -57,12 +57,13 @@ def worker_seeds(seed: int, world_size: int) -> list[int]:
     return [rng.randint(0, 2**31 - 1) for _ in range(world_size)]
 
 
-def gather(workers: Workers, value: Any) -> list[Any]:
+def gather_to_main(workers: Workers, value: Any) -> list[Any]:
+    """Every worker's value, on rank 0 only (elsewhere an empty list): no rank holds what it does not use."""
     if not workers.distributed:
         return [value]
-    values: list[Any] = [None] * workers.world_size
-    dist.all_gather_object(values, value)
-    return values
+    values: list[Any] | None = [None] * workers.world_size if workers.is_main else None
+    dist.gather_object(value, values, dst=0)
+    return values or []
 
 
 def broadcast(workers: Workers, value: Any) -> Any:
@@ -73,11 +74,3 @@ def broadcast(workers: Workers, value: Any) -> Any:
     dist.broadcast_object_list(box, src=0)
     return box[0]
 
-
-def mean_across(workers: Workers, values: dict[str, float]) -> dict[str, float]:
-    if not workers.distributed:
-        return values
-    keys = sorted(values)
-    tensor = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=workers.device)
-    dist.all_reduce(tensor)
-    return {k: float(v) / workers.world_size for k, v in zip(keys, tensor.tolist(), strict=True)}

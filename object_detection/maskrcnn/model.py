@@ -3,8 +3,9 @@
 Overrides (object_detection/README.md lists what remains different): 81 classes, frozen
 BatchNorm and a frozen stem + res2 whatever weights are given, ResNet-50 weights read from a local
 file (never downloaded; torchvision's or the reference's Caffe2 ones, `backbone.py`), the image
-normalisation those weights expect, the reference's box-head initialisation, SmoothL1 with beta=1 for
-the box-head loss (torchvision hard-codes 1/9), and box deltas that leave the RPN and box heads in
+normalisation those weights expect, the reference's box-head initialisation, masks left at 28 x 28 in
+inference (evaluation pastes them), SmoothL1 with beta=1 for the box-head loss (torchvision hard-codes
+1/9), and box deltas that leave the RPN and box heads in
 fp32, so that under autocast boxes are decoded, clipped and rescaled in fp32 (torchvision decodes
 them in the heads' precision: steps of 1 px near 1024 px in fp16, 8 px in bf16).
 """
@@ -20,6 +21,8 @@ from torch.nn import functional
 from torchvision.models.detection import MaskRCNN
 from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
 from torchvision.models.detection.roi_heads import RoIHeads, maskrcnn_loss
+from torchvision.models.detection.transform import GeneralizedRCNNTransform, resize_boxes
+from torchvision.ops.misc import FrozenBatchNorm2d
 
 from object_detection.maskrcnn import backbone
 from object_detection.maskrcnn.config import ModelOptions
@@ -75,6 +78,58 @@ class ReferenceRoIHeads(RoIHeads):
         return [], {"loss_classifier": loss_classifier, "loss_box_reg": loss_box_reg, "loss_mask": loss_mask}
 
 
+class RoIMaskTransform(GeneralizedRCNNTransform):
+    """torchvision's transform, except that inference leaves each mask at the mask head's 28 x 28:
+    evaluation pastes them into the image off the device, in a pool (detections.py), instead of one
+    by one on it, and moves 1.5 kB per detection instead of a full-image mask."""
+
+    def postprocess(
+        self,
+        result: list[dict[str, torch.Tensor]],
+        image_shapes: list[tuple[int, int]],
+        original_image_sizes: list[tuple[int, int]],
+    ) -> list[dict[str, torch.Tensor]]:
+        if self.training:
+            return result
+        for prediction, size, original in zip(result, image_shapes, original_image_sizes, strict=True):
+            prediction["boxes"] = resize_boxes(prediction["boxes"], size, original)
+        return result
+
+
+class ConvFrozenBN(nn.Module):
+    """A convolution and the frozen BatchNorm after it as one convolution: the BatchNorm's scale multiplies
+    the weight and its shift is the bias, both worked out in every forward from the BatchNorm's own buffers
+    (a few hundred numbers), so a trainable weight gets the gradient it had before and a cast or a loaded
+    checkpoint changes them as it changes the BatchNorm. The same function, with one pass over the
+    activations fewer, and none kept for backward."""
+
+    def __init__(self, conv: nn.Conv2d, norm: FrozenBatchNorm2d) -> None:
+        super().__init__()
+        self.conv = conv
+        self.norm = norm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c, n = self.conv, self.norm
+        scale = n.weight * (n.running_var + n.eps).rsqrt()
+        weight = c.weight * scale.reshape(-1, 1, 1, 1)
+        return functional.conv2d(x, weight, n.bias - n.running_mean * scale, c.stride, c.padding, c.dilation,
+                                 c.groups)
+
+
+def fold_frozen_batchnorm(body: nn.Module) -> None:
+    """Every conv + FrozenBatchNorm2d pair of a torchvision ResNet (stem, bottlenecks, downsamples)."""
+    pairs = [(body, "conv1", "bn1")]
+    for module in body.modules():
+        if hasattr(module, "conv3"):  # a Bottleneck
+            pairs += [(module, f"conv{k}", f"bn{k}") for k in (1, 2, 3)]
+        if isinstance(module, nn.Sequential) and len(module) == 2 and isinstance(module[1], FrozenBatchNorm2d):
+            pairs.append((module, "0", "1"))  # a downsample
+    for parent, conv, norm in pairs:
+        if isinstance(getattr(parent, norm), FrozenBatchNorm2d):
+            setattr(parent, conv, ConvFrozenBN(getattr(parent, conv), getattr(parent, norm)))
+            setattr(parent, norm, nn.Identity())
+
+
 def _fp32_shapes(_module: nn.Module, args: tuple[Any, list[torch.Tensor]]) -> tuple[Any, list[torch.Tensor]]:
     """Forward pre-hook of the anchor generator, which takes its dtype from the feature maps: storage-free
     fp32 stand-ins of the same shapes make the anchors fp32 (bf16 cannot hold pixel positions above 256)."""
@@ -119,6 +174,8 @@ def build_model(weights_path: Path, options: ModelOptions | None = None) -> Mask
         box_detections_per_img=options.box_detections_per_img,
         box_score_thresh=options.box_score_thresh,
     )
+    model.transform = RoIMaskTransform(options.min_size, options.max_size, list(resnet.image_mean),
+                                       list(resnet.image_std))
     heads = model.roi_heads
     model.roi_heads = ReferenceRoIHeads(
         heads.box_roi_pool, heads.box_head, heads.box_predictor,
@@ -129,6 +186,10 @@ def build_model(weights_path: Path, options: ModelOptions | None = None) -> Mask
         mask_roi_pool=heads.mask_roi_pool, mask_head=heads.mask_head, mask_predictor=heads.mask_predictor,
     )
     _init_box_head(model)
+    if options.fold_frozen_bn:
+        fold_frozen_batchnorm(model.backbone.body)
+    if options.channels_last:
+        model.to(memory_format=torch.channels_last)
     if options.fp32_box_decoding:
         model.rpn.anchor_generator.register_forward_pre_hook(_fp32_shapes)
         model.rpn.head.register_forward_hook(_in_fp32)

@@ -20,7 +20,14 @@ BIAS_LR_FACTOR = 2.0
 BIAS_WEIGHT_DECAY = 0.0
 
 
-def build_optimizer(model: nn.Module, base_lr: float) -> torch.optim.SGD:
+def build_optimizer(model: nn.Module, base_lr: float, fused: bool | None = None) -> torch.optim.SGD:
+    """`fused`: torch's single-kernel SGD, by default where the parameters are on a GPU: there it also takes
+    GradScaler's inf check as a tensor, which saves the host sync of every step. On a CPU there is no such
+    sync to save, and torch's default (foreach) SGD keeps the rounding the sample run was tuned with
+    (the same update in float64, tests/maskrcnn/test_speed.py; fp32 rounding differs, and the sample's
+    two epochs are that sensitive)."""
+    if fused is None:
+        fused = all(p.is_cuda for p in model.parameters())
     weights, biases = [], []
     for name, parameter in model.named_parameters():
         if parameter.requires_grad:
@@ -32,6 +39,7 @@ def build_optimizer(model: nn.Module, base_lr: float) -> torch.optim.SGD:
         ],
         lr=base_lr,
         momentum=MOMENTUM,
+        fused=fused,
     )
 
 

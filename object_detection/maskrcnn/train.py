@@ -57,6 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone", choices=run_config.BACKBONES, default="torchvision",
                    help="torchvision: ImageNet ResNet-50 (open division); caffe2: the reference's R-50.pkl")
     p.add_argument("--loader-workers", type=int, default=4)
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="convolutions in channels-last layout (default: on a GPU)")
+    p.add_argument("--eval-processes", type=int, default=4,
+                   help="rank 0's processes that score an epoch while the next one trains (0: score at once, "
+                        "in the trainer)")
+    p.add_argument("--sync-every", type=int, default=50,
+                   help="iterations between two host synchronisations: the loss is averaged over the workers "
+                        "and logged, and the scored epochs are read (the run stops at the first on target)")
     p.add_argument("--checkpoint", type=Path, default=None, help="saved after each epoch; resumed if present")
     p.add_argument("--org", default="Backend.AI", help="submission_org")
     p.add_argument("--platform", default=None, help="submission_platform (default: <workers>x<device>)")

@@ -13,7 +13,7 @@ import argparse
 import random
 import signal
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import FrameType
 
 import numpy as np
@@ -31,8 +31,9 @@ from object_detection.maskrcnn.config import RunConfig, log_configuration
 from object_detection.maskrcnn.data import CocoInstances, DatasetError, GroupedBatchSampler, collate
 from object_detection.maskrcnn.distributed import Workers
 from object_detection.maskrcnn.engine import NonFiniteLossError, amp_dtype, train_one_epoch
-from object_detection.maskrcnn.evaluation import evaluate, reached_target
+from object_detection.maskrcnn.evaluation import Evaluation, until_target
 from object_detection.maskrcnn.model import build_model
+from object_detection.maskrcnn.scoring import Scorer
 
 EXIT_FAULT = 1
 EXIT_BELOW_TARGET = 3
@@ -59,6 +60,7 @@ class RunReport:
     global_batch: int = 0
     losses: list[float] = field(default_factory=list)
     accuracy: list[dict[str, float]] = field(default_factory=list)
+    target_epoch: int | None = None  # the first epoch whose evaluation reached the target
 
 
 def _seed_everything(seed: int) -> None:
@@ -80,10 +82,11 @@ def _loaders(layout: CocoLayout, args: argparse.Namespace, config: RunConfig, wo
     sampler = GroupedBatchSampler(train_set, config.images_per_worker, seed=args.seed,
                                   rank=workers.rank, world_size=workers.world_size)
     persistent = args.loader_workers > 0
-    train_loader = DataLoader(train_set, batch_sampler=sampler, collate_fn=collate,
+    pin = workers.device.type == "cuda"  # so that copies to the GPU are asynchronous
+    train_loader = DataLoader(train_set, batch_sampler=sampler, collate_fn=collate, pin_memory=pin,
                               num_workers=args.loader_workers, persistent_workers=persistent)
     shard = Subset(val_set, range(workers.rank, len(val_set), workers.world_size))
-    val_loader = DataLoader(shard, batch_size=args.eval_batch_size, collate_fn=collate,
+    val_loader = DataLoader(shard, batch_size=args.eval_batch_size, collate_fn=collate, pin_memory=pin,
                             num_workers=args.loader_workers)
     return train_set, train_loader, val_set, val_loader, sampler
 
@@ -102,7 +105,21 @@ def run(args: argparse.Namespace, config: RunConfig, workers: Workers, log: MLLo
     if missing:
         raise DatasetError(f"dataset incomplete in {args.data_dir}: missing {', '.join(missing)} "
                            "(run `invoke maskrcnn.prepare`)")
-    model = build_model(layout.backbone_weights(config.model.backbone), config.model).to(workers.device)
+    scorer = Scorer(layout.annotations("val"), args.eval_processes) if workers.is_main else None
+    try:
+        if scorer is not None:
+            scorer.warm_up()  # its processes start before the clock
+        return _train(args, config, workers, log, layout, scorer, worker_seed, report)
+    finally:
+        if scorer is not None:
+            scorer.close()
+
+
+def _train(args: argparse.Namespace, config: RunConfig, workers: Workers, log: MLLog, layout: CocoLayout,
+           scorer: Scorer | None, worker_seed: int, report: RunReport) -> RunReport:
+    channels_last = workers.device.type == "cuda" if args.channels_last is None else args.channels_last
+    options = replace(config.model, channels_last=channels_last)
+    model = build_model(layout.backbone_weights(config.model.backbone), options).to(workers.device)
     optimizer = solver.build_optimizer(model, config.schedule.base_lr)
     scheduler = solver.build_scheduler(optimizer, config.schedule)
     scaler = torch.amp.GradScaler(workers.device.type, enabled=amp_dtype(workers.device) is not None)
@@ -114,38 +131,52 @@ def run(args: argparse.Namespace, config: RunConfig, workers: Workers, log: MLLo
     train_model: torch.nn.Module = model
     if workers.distributed:
         device_ids = [workers.local_rank] if workers.device.type == "cuda" else None
-        train_model = DistributedDataParallel(model, device_ids=device_ids)
+        # Frozen BatchNorm's statistics never change: no broadcast of buffers before every forward.
+        train_model = DistributedDataParallel(model, device_ids=device_ids, broadcast_buffers=False,
+                                              gradient_as_bucket_view=True)
     max_iters = config.max_iters if config.max_iters is not None else sys.maxsize
     log.end(mlc.INIT_STOP)
     log.start(mlc.RUN_START, metadata={"resumed_from_epoch": first_epoch - 1} if first_epoch > 1 else None)
     train_set, train_loader, val_set, val_loader, sampler = _loaders(layout, args, config, workers)
     log.event(mlc.TRAIN_SAMPLES, len(train_set))
     log.event(mlc.EVAL_SAMPLES, len(val_set))
+    evaluation = Evaluation(scorer, val_loader, val_set.label_to_category, workers, amp_dtype(workers.device))
+
+    def reached(wait: bool = False) -> bool:
+        """Logs the epochs scored since the last call, in order, up to the first that reached the target."""
+        logged, target_epoch = until_target(evaluation.results(wait))
+        for scored_epoch, accuracy in logged:
+            log.event(mlc.EVAL_ACCURACY, accuracy, metadata={mlc.EPOCH_NUM: scored_epoch})
+            report.accuracy.append(accuracy)
+        if target_epoch is not None:
+            report.status, report.target_epoch = mlc.SUCCESS, target_epoch
+        return target_epoch is not None
+
     epoch = first_epoch
     while epoch <= config.max_epochs and iteration < max_iters:
         sampler.set_epoch(epoch)
         _seed_everything(_epoch_seed(worker_seed, epoch))
         log.start(mlc.EPOCH_START, metadata={mlc.EPOCH_NUM: epoch})
         stats = train_one_epoch(train_model, optimizer, scheduler, train_loader, workers=workers, scaler=scaler,
-                                iteration=iteration, max_iterations=max_iters, epoch=epoch)
+                                iteration=iteration, max_iterations=max_iters, epoch=epoch,
+                                should_stop=reached, sync_every=args.sync_every)
         iteration += stats.iterations
         report.losses += stats.losses
+        report.epochs, report.iterations = epoch, iteration
         log.end(mlc.EPOCH_STOP, metadata={mlc.EPOCH_NUM: epoch, "loss": stats.mean_loss,
                                           "iterations": stats.iterations})
+        if report.status == mlc.SUCCESS:  # an earlier epoch's evaluation came in during this one
+            break
         if args.checkpoint is not None and workers.is_main:
             checkpoint.save(args.checkpoint, model=model, optimizer=optimizer, scheduler=scheduler,
                             scaler=scaler, epoch=epoch, iteration=iteration, seed=args.seed)
         log.start(mlc.EVAL_START, metadata={mlc.EPOCH_NUM: epoch})
-        accuracy = evaluate(model, val_loader, val_set, workers, amp_dtype(workers.device))
-        log.event(mlc.EVAL_ACCURACY, accuracy, metadata={mlc.EPOCH_NUM: epoch})
+        evaluation.start(model, epoch)
         log.end(mlc.EVAL_STOP, metadata={mlc.EPOCH_NUM: epoch})
-        report.accuracy.append(accuracy)
-        report.epochs, report.iterations = epoch, iteration
-        if reached_target(accuracy):
-            report.status = mlc.SUCCESS
+        if reached():
             break
         epoch += 1
-    if report.status != mlc.SUCCESS:
+    if report.status != mlc.SUCCESS and not reached(wait=True):
         report.reason = f"quality target not reached in {report.epochs} epoch(s), {report.iterations} iterations"
     log.end(mlc.RUN_STOP, metadata={mlc.STATUS: report.status, **({"reason": report.reason} if report.reason else {})})
     return report
@@ -171,6 +202,7 @@ def main(args: argparse.Namespace, config: RunConfig) -> int:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     if workers.is_main:
+        reached = f"target reached by epoch {report.target_epoch}; " if report.target_epoch else ""
         print(f"maskrcnn: {report.status} after {report.epochs} epoch(s), {report.iterations} iterations; "
-              f"last accuracy {report.accuracy[-1] if report.accuracy else None}", flush=True)
+              f"{reached}last accuracy {report.accuracy[-1] if report.accuracy else None}", flush=True)
     return 0 if report.status == mlc.SUCCESS else EXIT_BELOW_TARGET

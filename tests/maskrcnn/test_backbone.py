@@ -109,7 +109,7 @@ def test_rgb_images_meet_the_weights_as_bgr_0_255_minus_the_caffe_mean(caffe2) -
     from object_detection.maskrcnn.model import build_model  # noqa: PLC0415
 
     blobs, path, _ = caffe2
-    model = build_model(path, ModelOptions(backbone="caffe2")).eval()
+    model = build_model(path, ModelOptions(backbone="caffe2", fold_frozen_bn=False)).eval()  # conv1 alone
     rgb = torch.randint(0, 256, (3, 40, 48), dtype=torch.uint8)
     bgr_input = rgb.flip(0).float() - torch.from_numpy(BGR_MEAN).view(3, 1, 1)  # the reference's input
     expected = functional.conv2d(bgr_input[None], torch.from_numpy(blobs["conv1_w"]), stride=2, padding=3)
