@@ -14,7 +14,9 @@ by the model to 800 x 1333 as COCO is) is written to a temporary folder. The pee
   fused SGD; engine.train_one_epoch, which reads the loss every 50 iterations);
 - "ours+cl": the same in channels-last layout (the trainer's default on a GPU, off on a CPU).
 Each measurement runs in its own process, so each peak RSS is its own; rounds alternate the peers.
-Prints images/s, the ratios to "plain" and peak memory.
+Prints images/s, the ratios to "plain", peak memory, and the share of each peer's time spent in
+convolutions (forward and backward, from torch.profiler over one more iteration after the timed ones):
+what no change to the loop around them can speed up.
 """
 
 from __future__ import annotations
@@ -105,8 +107,21 @@ def measure(kind: str, args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     train(timed)
     seconds = time.perf_counter() - started
-    return {"kind": kind, "images_per_s": args.iters * args.batch_size / seconds,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"kind": kind, "images_per_s": args.iters * args.batch_size / seconds, "peak_rss_mb": peak_rss_mb,
+            "convolution_share": _convolution_share(lambda: train(warm))}
+
+
+def _convolution_share(step) -> float:
+    """The fraction of the CPU time of `step` that the convolution kernels take, forward and backward."""
+    from torch.profiler import ProfilerActivity, profile  # noqa: PLC0415
+
+    with profile(activities=[ProfilerActivity.CPU]) as recorded:
+        step()
+    events = recorded.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    convolutions = sum(e.self_cpu_time_total for e in events if "convolution" in e.key)
+    return convolutions / total if total else 0.0
 
 
 def _coco_sized(data_dir: Path) -> None:
@@ -148,12 +163,14 @@ def main() -> int:
                 figures[kind].append(json.loads(out.strip().splitlines()[-1]))
     best = {k: max(r["images_per_s"] for r in v) for k, v in figures.items()}
     peak = {k: max(r["peak_rss_mb"] for r in v) for k, v in figures.items()}
+    share = {k: max(r["convolution_share"] for r in v) for k, v in figures.items()}
     print(f"Mask R-CNN training, CPU, {args.threads} threads, batch {args.batch_size}, "
           f"min/max size {args.min_size}/{args.max_size}, {args.iters} timed iterations, best of {args.rounds}")
     for kind in args.kinds:
         runs = ", ".join(f"{r['images_per_s']:.4f}" for r in figures[kind])
         ratio = f", {best[kind] / best['plain']:.2f}x plain" if "plain" in best and kind != "plain" else ""
-        print(f"  {kind:8s}: {best[kind]:.4f} images/s (rounds: {runs}){ratio}, peak RSS {peak[kind]:.0f} MB")
+        print(f"  {kind:8s}: {best[kind]:.4f} images/s (rounds: {runs}){ratio}, peak RSS {peak[kind]:.0f} MB, "
+              f"{share[kind]:.0%} of a step in convolutions")
     return 0
 
 
