@@ -1,6 +1,6 @@
 """Mask R-CNN evaluation: the background scorer against the pycocotools path it replaced, same detections.
 
-    python perf/maskrcnn_eval.py [--images 500] [--detections 40] [--processes 2]
+    python perf/maskrcnn_eval.py [--images 500] [--detections 20] [--processes 2]
 
 The ground truth is the COCO-sized sample's val split (object_detection.sample.COCO_SIZED: 640 x 480
 and the like, 2-12 objects per image), written to a temporary folder; the detections are made up from it
@@ -38,40 +38,9 @@ if str(REPO_ROOT) not in sys.path:
 
 from object_detection.layout import CocoLayout  # noqa: E402
 from object_detection.maskrcnn.detections import ImageDetections  # noqa: E402
+from object_detection.maskrcnn.made_up import made_up_detections  # noqa: E402
 from object_detection.maskrcnn.scoring import Scorer, encode, score  # noqa: E402
 from object_detection.sample import COCO_SIZED, build_split  # noqa: E402
-
-
-def made_up_detections(coco: dict, per_image: int, seed: int = 1) -> list[ImageDetections]:
-    rng = np.random.default_rng(seed)
-    by_image: dict[int, list[dict]] = {}
-    for annotation in coco["annotations"]:
-        by_image.setdefault(annotation["image_id"], []).append(annotation)
-    grid = np.linalg.norm(np.stack(np.meshgrid(np.linspace(-1, 1, 28), np.linspace(-1, 1, 28)), -1), axis=-1)
-    found = []
-    for info in coco["images"]:
-        width, height = info["width"], info["height"]
-        boxes, scores, categories = [], [], []
-        for annotation in by_image.get(info["id"], []):
-            if rng.random() < 0.15:
-                continue
-            x, y, w, h = annotation["bbox"]
-            jitter = rng.normal(0, 0.05, 4) * [w, h, w, h]
-            boxes.append([x + jitter[0], y + jitter[1], x + w + jitter[2], y + h + jitter[3]])
-            scores.append(rng.uniform(0.3, 1.0))
-            categories.append(annotation["category_id"])
-        category_ids = [c["id"] for c in coco["categories"]]
-        while len(boxes) < per_image:
-            x, y = rng.uniform(0, width - 20), rng.uniform(0, height - 20)
-            boxes.append([x, y, x + rng.uniform(10, 200), y + rng.uniform(10, 200)])
-            scores.append(rng.uniform(0.05, 0.6))
-            categories.append(int(rng.choice(category_ids)))
-        radius = rng.uniform(0.7, 1.1, (len(boxes), 1, 1))
-        masks = 1 / (1 + np.exp(8 * (grid[None] - radius)))
-        box_array = np.clip(np.array(boxes, dtype=np.float32), 0, [width, height, width, height])
-        found.append(ImageDetections(info["id"], height, width, box_array, np.array(scores, dtype=np.float32),
-                                     np.array(categories, dtype=np.int64), masks.astype(np.float16)))
-    return found
 
 
 def pycocotools_path(annotations: Path, found: list[ImageDetections]) -> dict[str, float]:
@@ -125,7 +94,7 @@ def main() -> int:
         build_split(layout, "val", args.images, random.Random("perf-val"), COCO_SIZED)
         annotations = layout.annotations("val")
         coco = json.loads(annotations.read_text())
-        found = made_up_detections(coco, args.detections)
+        found = made_up_detections(coco, per_image=args.detections)
         count = sum(len(d.boxes) for d in found)
         scorer = Scorer(annotations, args.processes)
 

@@ -45,7 +45,6 @@ for path in (REPO_ROOT, REPO_ROOT / "perf"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from maskrcnn_eval import made_up_detections  # noqa: E402
 from maskrcnn_throughput import _plain_model  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
@@ -56,6 +55,7 @@ from object_detection.maskrcnn.data import CocoInstances, GroupedBatchSampler, c
 from object_detection.maskrcnn.distributed import Workers  # noqa: E402
 from object_detection.maskrcnn.engine import amp_dtype, images_on, train_one_epoch  # noqa: E402
 from object_detection.maskrcnn.evaluation import detect  # noqa: E402
+from object_detection.maskrcnn.made_up import made_up_detections  # noqa: E402
 from object_detection.maskrcnn.model import build_model  # noqa: E402
 from object_detection.maskrcnn.schedule import RULESET, Schedule  # noqa: E402
 from object_detection.maskrcnn.scoring import Scorer  # noqa: E402

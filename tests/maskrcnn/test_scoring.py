@@ -20,6 +20,7 @@ pytest.importorskip("faster_coco_eval")
 torch = pytest.importorskip("torch")
 
 from object_detection.maskrcnn.detections import ImageDetections  # noqa: E402
+from object_detection.maskrcnn.made_up import made_up_detections  # noqa: E402
 from object_detection.maskrcnn.scoring import Scorer, encode, score  # noqa: E402
 
 CATEGORIES = [1, 3, 18, 44, 62]
@@ -56,39 +57,6 @@ def ground_truth(path: Path, images: int, seed: int = 0) -> dict:
     return coco
 
 
-def detections(coco: dict, seed: int = 1) -> list[ImageDetections]:
-    """Per image: most objects found (jittered box, a soft blob of a mask), some missed, a few made up."""
-    rng = np.random.default_rng(seed)
-    by_image: dict[int, list[dict]] = {}
-    for annotation in coco["annotations"]:
-        by_image.setdefault(annotation["image_id"], []).append(annotation)
-    grid = np.stack(np.meshgrid(np.linspace(-1, 1, 28), np.linspace(-1, 1, 28)), -1)
-    found = []
-    for info in coco["images"]:
-        boxes, scores, categories = [], [], []
-        for annotation in by_image.get(info["id"], []):
-            if rng.random() < 0.15:
-                continue
-            x, y, w, h = annotation["bbox"]
-            jitter = rng.normal(0, 0.04, 4) * [w, h, w, h]
-            boxes.append([x + jitter[0], y + jitter[1], x + w + jitter[2], y + h + jitter[3]])
-            scores.append(rng.uniform(0.3, 1.0))
-            wrong = rng.random() < 0.1
-            categories.append(int(rng.choice(CATEGORIES)) if wrong else annotation["category_id"])
-        for _ in range(int(rng.integers(0, 4))):
-            x, y = rng.uniform(0, 560), rng.uniform(0, 400)
-            boxes.append([x, y, x + rng.uniform(10, 80), y + rng.uniform(10, 80)])
-            scores.append(rng.uniform(0.05, 0.6))
-            categories.append(int(rng.choice(CATEGORIES)))
-        count = len(boxes)
-        radius = rng.uniform(0.5, 1.1, (count, 1, 1))
-        masks = 1 / (1 + np.exp(8 * (np.linalg.norm(grid, axis=-1)[None] - radius)))
-        box_array = np.clip(np.array(boxes, dtype=np.float32).reshape(-1, 4), 0, [640, 480, 640, 480])
-        found.append(ImageDetections(info["id"], 480, 640, box_array, np.array(scores, dtype=np.float32),
-                                     np.array(categories, dtype=np.int64), masks.astype(np.float16)))
-    return found
-
-
 def pycocotools_ap(annotations: Path, results: list[dict], iou_type: str) -> float:
     from pycocotools.coco import COCO  # noqa: PLC0415
     from pycocotools.cocoeval import COCOeval  # noqa: PLC0415
@@ -104,7 +72,7 @@ def pycocotools_ap(annotations: Path, results: list[dict], iou_type: str) -> flo
 @pytest.fixture(scope="module")
 def made_up(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[ImageDetections]]:
     path = tmp_path_factory.mktemp("scoring") / "instances_val2017.json"
-    return path, detections(ground_truth(path, images=60))
+    return path, made_up_detections(ground_truth(path, images=60))
 
 
 def test_faster_coco_eval_gives_pycocotools_ap_on_the_same_detections(made_up) -> None:
