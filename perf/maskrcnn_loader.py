@@ -40,7 +40,7 @@ def _before_dataset(images_dir: Path, annotations: Path):
     from pycocotools.coco import COCO  # noqa: PLC0415
     from torchvision.transforms.functional import pil_to_tensor  # noqa: PLC0415
 
-    from object_detection.maskrcnn.data import decode_mask  # noqa: PLC0415
+    from object_detection.maskrcnn.data import boxes_in_image, decode_mask  # noqa: PLC0415
     from object_detection.maskrcnn.transforms import RandomHorizontalFlip  # noqa: PLC0415
 
     class Before(torch.utils.data.Dataset):
@@ -61,11 +61,8 @@ def _before_dataset(images_dir: Path, annotations: Path):
                 image = pil_to_tensor(picture.convert("RGB"))
             height, width = image.shape[1:]
             anns = [a for a in self.coco.imgToAnns.get(info["id"], []) if not a.get("iscrowd", 0)]
-            boxes = torch.tensor([a["bbox"] for a in anns], dtype=torch.float32).reshape(-1, 4)
-            boxes[:, 2:] += boxes[:, :2]
-            boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
-            boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
-            keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+            boxes, keep = boxes_in_image(torch.tensor([a["bbox"] for a in anns], dtype=torch.float32).reshape(-1, 4),
+                                         height, width)
             masks = np.zeros((len(anns), height, width), dtype=np.uint8)
             for k, a in enumerate(anns):
                 masks[k] = decode_mask(a["segmentation"], height, width)

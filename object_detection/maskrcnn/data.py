@@ -47,6 +47,16 @@ def decode_mask(segmentation: list | dict, height: int, width: int) -> np.ndarra
     return coco_mask.decode(segmentation)
 
 
+def boxes_in_image(xywh: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """COCO's x, y, w, h boxes as x0, y0, x1, y1 clipped to the image, and which of them keep an area
+    (the reference drops the others)."""
+    boxes = xywh.clone()
+    boxes[:, 2:] += boxes[:, :2]
+    boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
+    boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
+    return boxes, (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+
+
 class CocoInstances(Dataset[tuple[torch.Tensor, Target]]):
     """COCO instances as (uint8 CHW image, target) pairs for torchvision's Mask R-CNN; for evaluation
     the target is the image id alone (scoring reads the annotation file)."""
@@ -78,11 +88,7 @@ class CocoInstances(Dataset[tuple[torch.Tensor, Target]]):
     def _target(self, image: int, height: int, width: int) -> Target:
         annotations = self.coco.annotations_of(image)
         rows = slice(annotations.start, annotations.stop)
-        boxes = torch.from_numpy(self.coco.boxes[rows].copy())
-        boxes[:, 2:] += boxes[:, :2]
-        boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
-        boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
-        keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        boxes, keep = boxes_in_image(torch.from_numpy(self.coco.boxes[rows].copy()), height, width)
         masks = np.zeros((len(annotations), height, width), dtype=np.uint8)
         for k, annotation in enumerate(annotations):
             masks[k] = decode_mask(self.coco.segmentation(annotation), height, width)
