@@ -1,4 +1,4 @@
-"""One image's detections as the model leaves them, and their COCO result entries.
+"""One image's detections as the model leaves them, and their boxes and masks as COCO results hold them.
 
 The model keeps masks at the mask head's 28 x 28 (model.py); pasting them into the image and
 RLE-encoding them happens here, off the accelerator and per image, so that evaluation can hand
@@ -9,7 +9,6 @@ fp32 (tests/maskrcnn/test_scoring.py compares the two pixel for pixel).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -18,8 +17,6 @@ from torch.nn import functional
 from torchvision.models.detection.roi_heads import expand_boxes, expand_masks
 
 MASK_THRESHOLD = 0.5
-
-Result = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -47,8 +44,8 @@ class ImageDetections:
                    scores=output["scores"].float().cpu().numpy()[keep], categories=categories[keep],
                    masks=masks.half().cpu().numpy()[keep])
 
-    def rles(self) -> list[dict]:
-        """Each mask pasted into the image and RLE-encoded (compressed, as COCO results hold them).
+    def rle_counts(self) -> list[str]:
+        """Each mask pasted into the image and RLE-encoded: the compressed counts, as COCO results hold them.
 
         The paste is torchvision's `paste_masks_in_image` (the same padding, box expansion and bilinear
         resize), but each mask is resized into its box only and encoded from there: the pixels outside the
@@ -60,7 +57,7 @@ class ImageDetections:
         boxes = expand_boxes(torch.from_numpy(self.boxes), scale).to(torch.int64).tolist()
         uncompressed = [{"size": [self.height, self.width], "counts": self._counts(mask[0], box)}
                         for mask, box in zip(padded, boxes, strict=True)]
-        return coco_mask.frPyObjects(uncompressed, self.height, self.width)
+        return [rle["counts"].decode("ascii") for rle in coco_mask.frPyObjects(uncompressed, self.height, self.width)]
 
     def _counts(self, mask: torch.Tensor, box: list[int]) -> list[int]:
         """Column-major run lengths (zeros first) of one pasted, thresholded mask."""
@@ -87,17 +84,8 @@ class ImageDetections:
             runs[-1] += after
         return runs
 
-    def coco_results(self) -> tuple[list[Result], list[Result]]:
-        """COCO "bbox" (x, y, w, h rounded to 0.01 px) and "segm" (RLE) result entries."""
+    def xywh(self) -> np.ndarray:
+        """The boxes as COCO results hold them: x, y, width, height, rounded to 0.01 px."""
         xywh = self.boxes.astype(np.float64)
         xywh[:, 2:] -= xywh[:, :2]
-        bbox, segm = [], []
-        for k, rle in enumerate(self.rles()):
-            common = {"image_id": self.image_id, "category_id": int(self.categories[k]),
-                      "score": float(self.scores[k])}
-            bbox.append({**common, "bbox": [round(float(x), 2) for x in xywh[k]]})
-            counts = rle["counts"]
-            segm.append({**common, "segmentation": {"size": list(rle["size"]), "counts":
-                         counts.decode("ascii") if isinstance(counts, bytes) else counts}})
-        return bbox, segm
-
+        return np.array([round(x, 2) for x in xywh.ravel().tolist()], dtype=np.float64).reshape(-1, 4)

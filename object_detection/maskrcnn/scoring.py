@@ -22,13 +22,15 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from faster_coco_eval import COCO, COCOeval_faster
 
-from object_detection.maskrcnn.detections import ImageDetections, Result
+from object_detection.maskrcnn.detections import ImageDetections
 
+Result = dict[str, Any]
 IOU_TYPES = {"BBOX": "bbox", "SEGM": "segm"}
 
 
@@ -86,20 +88,20 @@ def _one_thread() -> Iterator[None]:
 
 def encode(images: list[ImageDetections]) -> EncodedChunk:
     """Paste and RLE-encode the masks of a few images (one pool task)."""
-    bbox: list[Result] = []
-    segm: list[Result] = []
     with _one_thread():
-        for image in images:
-            b, s = image.coco_results()
-            bbox += b
-            segm += s
+        counts = [c for image in images for c in image.rle_counts()]
     return EncodedChunk(
-        image_ids=np.array([r["image_id"] for r in bbox], dtype=np.int64),
-        categories=np.array([r["category_id"] for r in bbox], dtype=np.int64),
-        scores=np.array([r["score"] for r in bbox], dtype=np.float64),
-        boxes=np.array([r["bbox"] for r in bbox], dtype=np.float64).reshape(-1, 4),
-        sizes=np.array([r["segmentation"]["size"] for r in segm], dtype=np.int64).reshape(-1, 2),
-        counts=[r["segmentation"]["counts"] for r in segm])
+        image_ids=_column([np.full(len(i.boxes), i.image_id) for i in images], np.int64),
+        categories=_column([i.categories for i in images], np.int64),
+        scores=_column([i.scores for i in images], np.float64),
+        boxes=_column([i.xywh() for i in images], np.float64, (0, 4)),
+        sizes=_column([np.tile((i.height, i.width), (len(i.boxes), 1)) for i in images], np.int64, (0, 2)),
+        counts=counts)
+
+
+def _column(parts: list[np.ndarray], dtype: type, empty: tuple[int, ...] = (0,)) -> np.ndarray:
+    """The images' arrays end to end (an empty one of the right shape for no images)."""
+    return np.concatenate([np.zeros(empty, dtype), *parts]).astype(dtype)
 
 
 def score(annotations: Path, chunks: list[EncodedChunk]) -> dict[str, float]:

@@ -98,7 +98,7 @@ def test_masks_are_pasted_as_torchvision_pastes_them_and_encoded_per_image(made_
                                np.full(len(edges), CATEGORIES[0]), rng.random((len(edges), 28, 28)).astype(np.float16))
     compared = 0
     for image in [d for d in [*found, on_edges] if len(d.boxes)]:
-        _, segm = image.coco_results()
+        _, segm = encode([image]).results()
         pasted = paste_masks_in_image(torch.from_numpy(image.masks).float()[:, None], torch.from_numpy(image.boxes),
                                       (image.height, image.width))
         expected = (pasted[:, 0] > 0.5).numpy().astype(np.uint8)
