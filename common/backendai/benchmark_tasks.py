@@ -1,7 +1,7 @@
 """The `--on-cluster` halves of `<benchmark>.prepare` and `<benchmark>.run`.
 
 The benchmark collections (object_detection/tasks.py, translation/tasks.py) hand these to the dataset
-and run task builders, which stay free of Backend.AI; the SDK is imported only when a task runs on a
+and run task builders, which stay free of Backend.AI; the client is imported only when a task runs on a
 cluster. Both benchmarks therefore take the same options with the same meaning.
 """
 
@@ -12,7 +12,6 @@ from pathlib import Path
 
 from invoke import Exit
 
-from common import extras
 from common.backendai.benchmark import ClusterBenchmark, NodeResources
 from common.backendai.errors import BackendAIError, BatchInterruptedError
 
@@ -52,13 +51,6 @@ def _image(c, benchmark: ClusterBenchmark, image: str | None) -> str:
     return image
 
 
-def _sdk(task: str) -> None:
-    try:
-        extras.require("bai", f"invoke {task} --on-cluster")
-    except extras.MissingExtraError as exc:
-        raise Exit(str(exc), code=1) from None
-
-
 def default_shmem(gpus: float) -> str:
     return f"{max(1, round(2 * gpus))}g"
 
@@ -67,8 +59,7 @@ def prepare_on_cluster(c, benchmark: ClusterBenchmark, *, vfolder: str | None, i
                        upload: str | None, sample: bool, seed: int, mirror: str | None, cpus: int, mem: str,
                        timeout: float) -> None:
     task = f"{benchmark.name}.prepare"
-    _sdk(task)
-    from common.backendai import datasets  # noqa: PLC0415 - the SDK loads only for cluster work
+    from common.backendai import datasets  # noqa: PLC0415 - the client loads only for cluster work
 
     vfolder = vfolder or _setting(c, benchmark, "vfolder")
     if not vfolder:
@@ -96,8 +87,7 @@ def run_on_cluster(c, benchmark: ClusterBenchmark, *, image: str | None, vfolder
                    cpus_per_node: int, mem_per_node: str, shmem: str | None, runs: int, seed: int | None,
                    system: str | None, sample: bool, timeout: float, start_timeout: float, results_dir: str) -> None:
     task = f"{benchmark.name}.run"
-    _sdk(task)
-    from common.backendai import runs as cluster_runs  # noqa: PLC0415 - the SDK loads only for cluster work
+    from common.backendai import runs as cluster_runs  # noqa: PLC0415 - the client loads only for cluster work
 
     if cluster_mode not in ("single-node", "multi-node"):
         raise Exit(f"{task}: --cluster-mode is single-node or multi-node, not {cluster_mode!r}", code=2)

@@ -12,6 +12,7 @@ are printed, and the session's exit status is returned.
 
 from __future__ import annotations
 
+import collections
 import random
 import re
 import shlex
@@ -30,11 +31,16 @@ from common.backendai.errors import (
     BatchInterruptedError,
     BatchTimeoutError,
     SessionPendingError,
+    SessionPreemptedError,
 )
 from common.mlperf import compliance, results
 from common.results import layout, summary, systems
 
 MOUNT_ROOT = "/home/work"
+# The run's console output, kept beside its log in the results folder (and read from there while it runs).
+OUTPUT_FILE = "output.txt"
+# Lines of output a run keeps in memory to find its RESULT line.
+OUTPUT_TAIL = 2000
 # Exit statuses of a run that did not end on its own (as timeout(1) and shells report them).
 TIMED_OUT = 124
 INTERRUPTED = 130
@@ -95,7 +101,8 @@ def batch_job(spec: ClusterRun, *, seed: int, session: str) -> bai_client.BatchJ
              **spec.env},
         mounts={spec.data_vfolder: None, spec.results_vfolder: None}, read_only={spec.data_vfolder},
         name=session, timeout=spec.timeout,
-        cluster_size=spec.nodes, cluster_mode=spec.cluster_mode, start_timeout=spec.start_timeout)
+        cluster_size=spec.nodes, cluster_mode=spec.cluster_mode, start_timeout=spec.start_timeout,
+        output_file=(spec.results_vfolder, f"{session}/{OUTPUT_FILE}"))
 
 
 def check_folders(spec: ClusterRun, config: bai_client.APIConfig | None) -> None:
@@ -156,7 +163,7 @@ def run_once(spec: ClusterRun, *, seed: int, config: bai_client.APIConfig | None
     session = session_name(spec.benchmark.name)
     job = batch_job(spec, seed=seed, session=session)
     say(f"[{session}] {spec.image}: {spec.nodes} node(s) x {spec.resources.slots()}, seed {seed}")
-    output: list[str] = []
+    output: collections.deque[str] = collections.deque(maxlen=OUTPUT_TAIL)
 
     def on_output(line: str) -> None:
         output.append(line)
@@ -171,7 +178,7 @@ def run_once(spec: ClusterRun, *, seed: int, config: bai_client.APIConfig | None
             exit_code, reason = TIMED_OUT, "timed out (the server's batch timeout)"
     except BatchTimeoutError as exc:
         exit_code, reason = TIMED_OUT, str(exc)
-    except SessionPendingError as exc:
+    except (SessionPendingError, SessionPreemptedError) as exc:
         exit_code, reason = 1, str(exc)
     except BatchInterruptedError as exc:
         exit_code, reason = INTERRUPTED, str(exc)

@@ -38,8 +38,8 @@ def _fail(name: str, error: Exception) -> Exit:
     return Exit(f"bai.{name}: {error}", code=1)
 
 
-def _require_sdk(name: str) -> None:
-    """Every bai task talks to Backend.AI through its SDK, the `bai` extra."""
+def _require_sandbox(name: str) -> None:
+    """The sandbox tasks need the `bai` extra (psutil); talking to a cluster needs none."""
     try:
         extras.require("bai", f"invoke bai.{name}")
     except extras.MissingExtraError as exc:
@@ -62,8 +62,8 @@ def sandbox_up(c, root=None, port_base=None, version=None, registry=None, projec
     def progress(message: str) -> None:
         print(f"[{time.monotonic() - start:6.1f}s] {message}", flush=True)
 
-    _require_sdk("sandbox-up")
-    from common.backendai.sandbox import control  # noqa: PLC0415 - the SDK loads only for bai tasks
+    _require_sandbox("sandbox-up")
+    from common.backendai.sandbox import control  # noqa: PLC0415 - loaded only for bai tasks
 
     try:
         outcome = control.up(layout, registries, progress=progress, projects=projects)
@@ -76,8 +76,8 @@ def sandbox_up(c, root=None, port_base=None, version=None, registry=None, projec
 @task(help=SANDBOX_HELP)
 def sandbox_status(c, root=None, port_base=None, version=None):
     """Endpoint, services, the agent's state and resources, and how to export BACKEND_*."""
-    _require_sdk("sandbox-status")
-    from common.backendai.sandbox import control  # noqa: PLC0415 - the SDK loads only for bai tasks
+    _require_sandbox("sandbox-status")
+    from common.backendai.sandbox import control  # noqa: PLC0415 - loaded only for bai tasks
 
     layout = _layout(c, root, port_base, version)
     try:
@@ -93,8 +93,8 @@ def sandbox_status(c, root=None, port_base=None, version=None):
             "purge": "delete the whole sandbox folder, its virtualenv included"})
 def sandbox_down(c, root=None, port_base=None, version=None, remove_data=False, purge=False):
     """Stop what sandbox-up started (by recorded pid); keep the data unless asked."""
-    _require_sdk("sandbox-down")
-    from common.backendai.sandbox import control  # noqa: PLC0415 - the SDK loads only for bai tasks
+    _require_sandbox("sandbox-down")
+    from common.backendai.sandbox import control  # noqa: PLC0415 - loaded only for bai tasks
 
     layout = _layout(c, root, port_base, version)
     try:
@@ -109,8 +109,7 @@ def sandbox_down(c, root=None, port_base=None, version=None, remove_data=False, 
                                   "insecure": "plain HTTP to the registry (default: only for 127.0.0.1)"})
 def register(c, image, insecure=None):
     """Make IMAGE known to the manager of BACKEND_ENDPOINT (admin keys; wraps it in a list where needed)."""
-    _require_sdk("register")
-    from common.backendai import register as bai_register  # noqa: PLC0415 - the SDK loads only for bai tasks
+    from common.backendai import register as bai_register  # noqa: PLC0415 - loaded only for bai tasks
 
     try:
         record = bai_register.register(image, insecure=insecure)
@@ -146,20 +145,22 @@ def parse_mounts(items: list[str]) -> tuple[dict[str, str | None], set[str]]:
 @task(positional=["image"], iterable=["mount", "env"],
       help={"image": "a registered image, registry/repository:tag", "command": "startup command (sh -c)",
             "resources": "cpu=N,mem=SIZE[,cuda.device=N]", "shmem": "shared memory, e.g. 1g",
-            "mount": "FOLDER[:PATH][:ro] (repeatable; ro: read-only where the manager can, 24.09+)",
+            "mount": "FOLDER[:PATH][:ro] (repeatable; ro: read-only where the manager can, 24.03+)",
             "env": "K=V (repeatable)",
-            "timeout": "seconds before the session is destroyed", "name": "session name (4-64 chars)"})
+            "timeout": "seconds the command may run before the session is destroyed",
+            "start_timeout": "seconds the scheduler may keep the session waiting before it is given up",
+            "name": "session name (4-64 chars)"})
 def run(c, image, command, resources="cpu=1,mem=2g", shmem=None, mount=None, env=None, timeout=3600,
-        name=None):
+        start_timeout=600, name=None):
     """Run one batch session on the cluster of BACKEND_*; print its output; exit with its exit code."""
-    _require_sdk("run")
-    from common.backendai import client as bai_client  # noqa: PLC0415 - the SDK loads only for bai tasks
+    from common.backendai import client as bai_client  # noqa: PLC0415 - loaded only for bai tasks
 
     try:
         mounts, read_only = parse_mounts(mount or [])
         job = bai_client.BatchJob(image=image, command=command, resources=parse_resources(resources),
                                   shmem=shmem, env=parse_assignments(env or [], "--env"), mounts=mounts,
-                                  read_only=read_only, name=name, timeout=float(timeout))
+                                  read_only=read_only, name=name, timeout=float(timeout),
+                                  start_timeout=float(start_timeout))
         result = bai_client.run_batch(job, on_event=lambda e: print(f"[{e}]", file=sys.stderr, flush=True),
                                       on_output=lambda line: print(line, flush=True))
     except BatchInterruptedError as exc:
