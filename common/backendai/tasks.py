@@ -13,7 +13,7 @@ from invoke import Collection, Exit, task
 
 from common import extras
 from common.backendai.errors import BackendAIError, BatchInterruptedError
-from common.backendai.sandbox.layout import DEFAULT_PORT_BASE, SandboxLayout, SandboxPorts
+from common.backendai.sandbox.layout import DEFAULT_PORT_BASE, SandboxLayout, SandboxOptions, SandboxPorts
 from common.backendai.sandbox.lines import DEFAULT_LINE, LINES, line_of
 from common.backendai.sandbox.processes import SandboxError
 from common.labels.rules import parse_assignments
@@ -50,9 +50,12 @@ def _require_sandbox(name: str) -> None:
       help={**SANDBOX_HELP, "registry": "registry host:port the sandbox may pull from (repeatable; default: "
                                         "bai.registry)",
             "project": "26.x: a registry project the manager scans, images <registry>/<project>/... "
-                       "(repeatable; default: bai.projects)"})
-def sandbox_up(c, root=None, port_base=None, version=None, registry=None, project=None):
-    """Bring up a single-node Backend.AI on 127.0.0.1 (a second call finds it running)."""
+                       "(repeatable; default: bai.projects)",
+            "agents": "2: a second agent (26.x) over a single-node Docker swarm, for multi-node sessions",
+            "log_cap": "what an agent keeps of a container's log, e.g. 256k (Backend.AI's default: 10M)"})
+def sandbox_up(c, root=None, port_base=None, version=None, registry=None, project=None, agents=1, log_cap=None):
+    """Bring up a Backend.AI on 127.0.0.1: one agent, or two for multi-node sessions (a second call finds it
+    running)."""
     settings = c.config.get("bai", {})
     layout = _layout(c, root, port_base, version)
     registries = registry or [settings.get("registry", "127.0.0.1:5000")]
@@ -66,7 +69,8 @@ def sandbox_up(c, root=None, port_base=None, version=None, registry=None, projec
     from common.backendai.sandbox import control  # noqa: PLC0415 - loaded only for bai tasks
 
     try:
-        outcome = control.up(layout, registries, progress=progress, projects=projects)
+        outcome = control.up(layout, registries, progress=progress, projects=projects,
+                             options=SandboxOptions(agents=int(agents), log_cap=log_cap))
         print(f"sandbox {outcome} ({time.monotonic() - start:.1f}s)")
         print(control.format_status(control.status(layout)))
     except TASK_ERRORS as exc:
