@@ -50,11 +50,12 @@ class SessionRequest:
     group: str | None
     # folder name -> its id, where the manager mounts by id
     folder_ids: Mapping[str, str] | None = None
+    resource_group: str | None = None
 
     def body(self, server: Server) -> dict[str, Any]:
         """The JSON of POST /session (API v7 names, which every line still accepts)."""
         config: dict[str, Any] = {"environ": dict(self.env), "resources": dict(self.resources),
-                                  "resource_opts": dict(self.resource_opts), "scalingGroup": None,
+                                  "resource_opts": dict(self.resource_opts), "scalingGroup": self.resource_group,
                                   "preopen_ports": None}
         config.update(self._mounts(server))
         body: dict[str, Any] = {

@@ -36,6 +36,7 @@ RUN_HELP = {
     "shmem": "shared memory per container for the data loaders (default: 2g per GPU, at least 1g)",
     "timeout": "seconds a run may take before its session is destroyed (reported as timed out)",
     "start_timeout": "seconds the scheduler may keep a session waiting before it is given up",
+    "resource_group": "resource group (scaling group) to run in (default: one the project may use)",
 }
 
 
@@ -85,7 +86,8 @@ def prepare_on_cluster(c, benchmark: ClusterBenchmark, *, vfolder: str | None, i
 def run_on_cluster(c, benchmark: ClusterBenchmark, *, image: str | None, vfolder: str | None,
                    results_vfolder: str | None, nodes: int, cluster_mode: str, gpus_per_node: float, gpu_slot: str,
                    cpus_per_node: int, mem_per_node: str, shmem: str | None, runs: int, seed: int | None,
-                   system: str | None, sample: bool, timeout: float, start_timeout: float, results_dir: str) -> None:
+                   system: str | None, sample: bool, timeout: float, start_timeout: float, results_dir: str,
+                   resource_group: str | None = None) -> None:
     task = f"{benchmark.name}.run"
     from common.backendai import runs as cluster_runs  # noqa: PLC0415 - the client loads only for cluster work
 
@@ -101,7 +103,7 @@ def run_on_cluster(c, benchmark: ClusterBenchmark, *, image: str | None, vfolder
         resources=NodeResources(cpu=cpus_per_node, mem=mem_per_node, gpus=gpus_per_node, gpu_slot=gpu_slot,
                                 shmem=shmem or default_shmem(gpus_per_node)),
         runs=runs, seed=seed, system=system, sample=sample, timeout=timeout, start_timeout=start_timeout,
-        results_dir=Path(results_dir))
+        results_dir=Path(results_dir), resource_group=resource_group)
     try:
         code = cluster_runs.run_series(spec)
     except BackendAIError as exc:

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from common.backendai import batch, rescan, vfolders, watch
+from common.backendai import batch, preflight, rescan, vfolders, watch
 from common.backendai.api import API, APIConfig
 from common.backendai.errors import (
     BackendAIError,
@@ -83,6 +83,8 @@ class BatchJob:
     # (mounted writable folder, path in it): the command's output also goes there, and is read from there
     # while it runs (what the agent keeps of a long run's log is capped).
     output_file: tuple[str, str] | None = None
+    # The resource group (scaling group) to run in; None: the manager picks one the project may use.
+    resource_group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ class BatchResult:
     # The command's own output (no kernel runner lines, escapes or CRs); the container log as it is.
     logs: str
     container_log: str = ""
+    # The agent of each container, where the manager tells this key (it may hide agents from users).
+    agents: tuple[str, ...] = ()
 
     @property
     def succeeded(self) -> bool:
@@ -186,6 +190,10 @@ def run_batch(job: BatchJob, config: APIConfig | None = None,
     try:
         with connect(config) as api, interruptible():
             current = api.server
+            preflight.check(api, preflight.Request(
+                image=job.image, architecture=job.architecture, resources=job.resources,
+                containers=job.cluster_size, resource_group=job.resource_group, project=config.group),
+                say=on_event or (lambda message: log.warning("%s", message)))
             if job.read_only and not current.has("mount_options"):
                 log.warning("%s mounts %s read-write: %s (not before)", current, ", ".join(sorted(job.read_only)),
                             current.rule("mount_options"))
@@ -194,7 +202,8 @@ def run_batch(job: BatchJob, config: APIConfig | None = None,
                 resource_opts={"shmem": job.shmem} if job.shmem else {}, env=dict(job.env), mounts=dict(job.mounts),
                 read_only=frozenset(job.read_only), architecture=job.architecture, timeout=job.timeout,
                 cluster_size=job.cluster_size, cluster_mode=job.cluster_mode, domain=config.domain,
-                group=config.group, folder_ids=_folder_ids(api, job) if current.has("mount_by_id") else None)
+                group=config.group, folder_ids=_folder_ids(api, job) if current.has("mount_by_id") else None,
+                resource_group=job.resource_group)
             session_id = batch.create(api, request)
             limit = job.timeout + (SERVER_TIMEOUT_GRACE if current.has("batch_timeout") else 0)
             output = watch.Output(framed, on_output, job.output_file)
@@ -227,7 +236,8 @@ def _result(api: API, job: BatchJob, name: str, session_id: str, ending: watch.E
     if final.get("status") == "ERROR" and exit_code == 0:
         exit_code = 1
     return BatchResult(session_id=session_id, name=name, exit_code=exit_code, status=str(final.get("result")),
-                       status_info=info, logs=ending.output, container_log=ending.container_log)
+                       status_info=info, logs=ending.output, container_log=ending.container_log,
+                       agents=watch.agents(api, session_id))
 
 
 def ensure_vfolder(name: str, host: str | None = None, config: APIConfig | None = None) -> None:

@@ -67,6 +67,7 @@ class ClusterRun:
     env: Mapping[str, str] = field(default_factory=dict)
     results_dir: Path = Path("results")
     compliance: bool = True
+    resource_group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def batch_job(spec: ClusterRun, *, seed: int, session: str) -> bai_client.BatchJ
         mounts={spec.data_vfolder: None, spec.results_vfolder: None}, read_only={spec.data_vfolder},
         name=session, timeout=spec.timeout,
         cluster_size=spec.nodes, cluster_mode=spec.cluster_mode, start_timeout=spec.start_timeout,
-        output_file=(spec.results_vfolder, f"{session}/{OUTPUT_FILE}"))
+        output_file=(spec.results_vfolder, f"{session}/{OUTPUT_FILE}"), resource_group=spec.resource_group)
 
 
 def check_folders(spec: ClusterRun, config: bai_client.APIConfig | None) -> None:
@@ -117,8 +118,24 @@ def check_folders(spec: ClusterRun, config: bai_client.APIConfig | None) -> None
         bai_client.ensure_vfolder(spec.results_vfolder, config=config)
 
 
-def bring_home(spec: ClusterRun, session: str, config: bai_client.APIConfig | None) -> Path | None:
-    """The run's MLPerf log from the results folder into results/<system>/<benchmark>/ (None: none written)."""
+def placed_system(system: str, containers: int, agents: Sequence[str]) -> str:
+    """The automatic system name for what the session got: containers that shared an agent are one node
+    (bai-2x8xH100 on one agent is bai-1x16xH100; bai-2xCPU is bai-1xCPU)."""
+    nodes = len(set(agents))
+    if not agents or nodes >= containers:
+        return system
+    gpus = re.fullmatch(r"bai-(\d+)x(\d+)x(.+)", system)
+    if gpus:
+        per_node = int(gpus.group(2)) * containers // nodes
+        return f"bai-{nodes}x{per_node}x{gpus.group(3)}"
+    return re.sub(r"^bai-\d+x", f"bai-{nodes}x", system)
+
+
+def bring_home(spec: ClusterRun, session: str, config: bai_client.APIConfig | None,
+               agents: Sequence[str] = ()) -> Path | None:
+    """The run's MLPerf log from the results folder into results/<system>/<benchmark>/ (None: none written).
+    An automatic system name of a multi-node run whose containers shared agents is corrected
+    (placed_system)."""
     try:
         tree = bai_client.list_tree(spec.results_vfolder, session, config=config)
     except BackendAIError:
@@ -129,7 +146,8 @@ def bring_home(spec: ClusterRun, session: str, config: bai_client.APIConfig | No
     if not logs:
         return None
     remote = logs[0]
-    system, partial = pattern.match(remote).groups()  # type: ignore[union-attr]
+    remote_system, partial = pattern.match(remote).groups()  # type: ignore[union-attr]
+    system = remote_system if spec.system else placed_system(remote_system, spec.nodes, agents)
     with tempfile.TemporaryDirectory(prefix="mlperf-bai-") as scratch:
         fetched = bai_client.download(spec.results_vfolder, [remote], Path(scratch), config=config)[0]
         final = results.next_result_path(spec.results_dir, system, spec.benchmark.name)
@@ -137,24 +155,41 @@ def bring_home(spec: ClusterRun, session: str, config: bai_client.APIConfig | No
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(fetched), target.with_name(target.name + ".tmp"))
         target.with_name(target.name + ".tmp").replace(target)
-    bring_description_home(spec, system, config)
+    bring_description_home(spec, remote_system, system, config, agents)
     return target
 
 
-def bring_description_home(spec: ClusterRun, system: str, config: bai_client.APIConfig | None) -> None:
-    """systems/<system>.json as the session probed it (nodes, GPUs, CPUs, image), merged into the local one."""
-    remote = f"systems/{system}.json"
+def bring_description_home(spec: ClusterRun, remote_system: str, system: str, config: bai_client.APIConfig | None,
+                           agents: Sequence[str] = ()) -> None:
+    """systems/<system>.json as the session probed it (nodes, GPUs, CPUs, image), merged into the local one,
+    with the agents its containers ran on."""
+    remote = f"systems/{remote_system}.json"
     try:
         if remote not in bai_client.list_tree(spec.results_vfolder, "systems", config=config):
             return
         with tempfile.TemporaryDirectory(prefix="mlperf-bai-") as scratch:
             fields = systems.read_description(
                 bai_client.download(spec.results_vfolder, [remote], Path(scratch), config=config)[0])
+        if agents:
+            fields = {**fields, **placement_fields(fields, system, spec.nodes, agents)}
         written = systems.write_fields(layout.submission_root(spec.results_dir), system, fields)
     except (BackendAIError, systems.SystemDescriptionError) as error:
         print(f"system description of {system} not brought home: {error}", file=sys.stderr, flush=True)
         return
     print(f"System description: {written.path}", flush=True)
+
+
+def placement_fields(fields: Mapping[str, object], system: str, containers: int,
+                     agents: Sequence[str]) -> dict[str, str]:
+    """Where the containers ran: the agents in hw_notes, and the node count they make."""
+    nodes = len(set(agents))
+    note = f"Backend.AI agents: {', '.join(agents)} ({containers} container(s) on {nodes} agent(s))"
+    previous = str(fields.get("hw_notes") or "")
+    notes = note if not previous or previous.startswith(systems.PLACEHOLDER) else f"{previous}; {note}"
+    placed = {"system_name": system, "hw_notes": notes, "number_of_nodes": str(min(nodes, containers))}
+    if nodes < containers and str(fields.get("accelerators_per_node", "0")).isdigit():
+        placed["accelerators_per_node"] = str(int(str(fields["accelerators_per_node"])) * containers // nodes)
+    return placed
 
 
 def run_once(spec: ClusterRun, *, seed: int, config: bai_client.APIConfig | None,
@@ -170,10 +205,14 @@ def run_once(spec: ClusterRun, *, seed: int, config: bai_client.APIConfig | None
         print(line, flush=True)
 
     reason = ""
+    agents: tuple[str, ...] = ()
     try:
         result = bai_client.run_batch(job, config=config, on_event=lambda e: say(f"[{session}] {e}"),
                                       on_output=on_output)
-        exit_code = result.exit_code
+        exit_code, agents = result.exit_code, result.agents
+        if spec.cluster_mode == "multi-node" and 0 < len(set(agents)) < spec.nodes:
+            say(f"[{session}] asked for {spec.nodes} nodes in multi-node mode, but the {spec.nodes} containers ran "
+                f"on {len(set(agents))} agent(s) ({', '.join(agents)}): the system is named by what it got")
         if exit_code == -2:
             exit_code, reason = TIMED_OUT, "timed out (the server's batch timeout)"
     except BatchTimeoutError as exc:
@@ -182,7 +221,7 @@ def run_once(spec: ClusterRun, *, seed: int, config: bai_client.APIConfig | None
         exit_code, reason = 1, str(exc)
     except BatchInterruptedError as exc:
         exit_code, reason = INTERRUPTED, str(exc)
-    log = bring_home(spec, session, config)
+    log = bring_home(spec, session, config, agents)
     result_line = next((line for line in reversed(output) if line.startswith(f"RESULT,{spec.benchmark.result_name},")),
                        None)
     return RunOutcome(seed=seed, session=session, exit_code=exit_code, log=log, result_line=result_line,

@@ -31,6 +31,7 @@ from common.backendai.output import FileFollower, FramedCommand, OutputFollower
 
 SESSION_QUERY = ("query($id: UUID!) { compute_session(id: $id) "
                  "{ status status_info status_data result } }")
+AGENTS_QUERY = "query($id: UUID!) { compute_session(id: $id) { agent_ids } }"
 STATUS_POLL_SECONDS = 2.0
 OUTPUT_POLL_SECONDS = 3.0
 # A container log is fetched whole: where there is no output file, it is polled this much less often.
@@ -78,6 +79,15 @@ class Output:
         if self.on_output is not None:
             for line in lines:
                 self.on_output(line)
+
+
+def agents(api: API, session_id: str) -> tuple[str, ...]:
+    """The agent of each of the session's containers (empty where the manager hides them from this key)."""
+    try:
+        found = api.gql(AGENTS_QUERY, {"id": session_id}, doing=f"asking where session {session_id} ran")
+    except BackendAIError:
+        return ()
+    return tuple(str(agent) for agent in ((found.get("compute_session") or {}).get("agent_ids") or []) if agent)
 
 
 def container_log(api: API, session_id: str) -> str:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import os
 import random
 import signal
@@ -148,6 +149,9 @@ def main(benchmark: Benchmark, args: argparse.Namespace, train_args: list[str]) 
     if args.system == "auto":
         args.system = launcher.system_name(os.environ, launcher.accelerator_names())
     first_seed = args.seed if args.seed is not None else random.SystemRandom().randint(0, 2**31 - 1)
+    # The launcher says here how the nodes reached each other (for the system description).
+    launch_facts = Path(args.results_dir) / f".launch-{args.system}.json"
+    os.environ[launcher.FACTS_ENV] = str(launch_facts.resolve())
     first_failure = 0
     last_log: Path | None = None
     for offset in range(args.runs):
@@ -178,15 +182,25 @@ def main(benchmark: Benchmark, args: argparse.Namespace, train_args: list[str]) 
                   f"stopping after run {offset + 1} of {args.runs}", file=sys.stderr)
             break
     if last_log is not None:
-        print(_described(args.results_dir, args.system, last_log), flush=True)
+        print(_described(args.results_dir, args.system, last_log, _read_facts(launch_facts)), flush=True)
     folder = layout.project_folder(args.results_dir, args.system, benchmark.name)
     print(summary.headline(summary.summarize_folders([folder], ruleset=benchmark.ruleset).results[0]), flush=True)
     return first_failure
 
 
-def _described(results_dir: Path, system: str, log_path: Path) -> str:
+def _read_facts(path: Path) -> dict | None:
     try:
-        written = systems.describe_local_run(layout.submission_root(results_dir), system, read_log(log_path))
+        facts = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    path.unlink(missing_ok=True)
+    return facts if isinstance(facts, dict) else None
+
+
+def _described(results_dir: Path, system: str, log_path: Path, launch: dict | None = None) -> str:
+    try:
+        written = systems.describe_local_run(layout.submission_root(results_dir), system, read_log(log_path),
+                                             launch)
     except systems.SystemDescriptionError as error:
         return f"run_and_time: {error}"
     if written.changes:

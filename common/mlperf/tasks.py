@@ -23,13 +23,14 @@ def run_task(name: str, run_main: Main, description: str, mlperf_runs: int, samp
     def run(c, data_dir=None, seed=None, runs=1, nproc_per_node="1", sample=False, results_dir="results",
             system=None, on_cluster=False, image=None, vfolder=None, results_vfolder=None, nodes=1,
             cluster_mode="single-node", gpus_per_node="0", gpu_slot="cuda.device", cpus_per_node=2,
-            mem_per_node="8g", shmem=None, timeout=4 * 3600, start_timeout=600):
+            mem_per_node="8g", shmem=None, timeout=4 * 3600, start_timeout=600, resource_group=None):
         if on_cluster:
             cluster_run(c, image=image, vfolder=vfolder, results_vfolder=results_vfolder, nodes=int(nodes),
                         cluster_mode=cluster_mode, gpus_per_node=float(gpus_per_node), gpu_slot=gpu_slot,
                         cpus_per_node=int(cpus_per_node), mem_per_node=mem_per_node, shmem=shmem, runs=int(runs),
                         seed=None if seed is None else int(seed), system=system, sample=sample,
-                        timeout=float(timeout), start_timeout=float(start_timeout), results_dir=results_dir)
+                        timeout=float(timeout), start_timeout=float(start_timeout), results_dir=results_dir,
+                        resource_group=resource_group)
             return
         data_dir = (data_dir or os.environ.get(DATA_DIR_ENV)
                     or c.config.get(name, {}).get("data_dir", DEFAULT_DATA_DIR))
