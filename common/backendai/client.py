@@ -45,7 +45,8 @@ from common.registry.reference import parse_reference
 __all__ = [
     "APIConfig", "BackendAIError", "BatchInterruptedError", "BatchJob", "BatchResult", "BatchTimeoutError",
     "ConfigurationError", "CredentialsError", "ImageNotRegisteredError", "RequestRejectedError",
-    "SessionPendingError", "SessionPreemptedError", "SessionStartError", "api_config", "delete_vfolder",
+    "SessionPendingError", "SessionPreemptedError", "SessionStartError", "api_config", "check_before_start",
+    "delete_vfolder",
     "destroy_session", "download", "ensure_vfolder", "list_agents", "list_files", "list_tree", "live_sessions",
     "register_image", "run_batch", "server", "upload", "vfolder_names",
 ]
@@ -165,6 +166,21 @@ def interruptible() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+def check_before_start(job: BatchJob, config: APIConfig | None = None,
+                       say: Callable[[str], None] | None = None) -> None:
+    """What would make the session fail or never start, refused before it holds anything (preflight.py)."""
+    config = config or api_config()
+    with connect(config) as api:
+        _preflight(api, job, config, say)
+
+
+def _preflight(api: API, job: BatchJob, config: APIConfig, say: Callable[[str], None] | None) -> None:
+    preflight.check(api, preflight.Request(
+        image=job.image, architecture=job.architecture, resources=job.resources, containers=job.cluster_size,
+        resource_group=job.resource_group, project=config.group),
+        say=say or (lambda message: log.warning("%s", message)))
+
+
 def _folder_ids(api: API, job: BatchJob) -> dict[str, str]:
     """The id of the folder each mounted name means for this key (the one it owns, or the only one)."""
     return {name: vfolders.require(api, name).id for name in job.mounts}
@@ -190,10 +206,7 @@ def run_batch(job: BatchJob, config: APIConfig | None = None,
     try:
         with connect(config) as api, interruptible():
             current = api.server
-            preflight.check(api, preflight.Request(
-                image=job.image, architecture=job.architecture, resources=job.resources,
-                containers=job.cluster_size, resource_group=job.resource_group, project=config.group),
-                say=on_event or (lambda message: log.warning("%s", message)))
+            _preflight(api, job, config, on_event)
             if job.read_only and not current.has("mount_options"):
                 log.warning("%s mounts %s read-write: %s (not before)", current, ", ".join(sorted(job.read_only)),
                             current.rule("mount_options"))

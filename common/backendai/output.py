@@ -90,18 +90,30 @@ class FramedCommand:
 
 
 class OutputFollower:
-    """Hands each new complete line of the program's output to a callback, as the log grows."""
+    """Hands each new complete line of the program's output to a callback, as the log grows.
+
+    While the log holds the begin marker, what is new is what lies past the output already shown. Once
+    the agent's cap has cut the log's start (the begin marker with it), the output is found again by the
+    last lines already shown."""
+
+    ANCHOR = 2000
 
     def __init__(self, framed: FramedCommand) -> None:
         self.framed = framed
         self.shown = 0
+        self.tail = ""
 
     def feed(self, log: str) -> list[str]:
         output = self.framed.program_output(log)
-        new = output[self.shown:]
+        if self.framed.begin in clean(log) or not self.tail:
+            new = output[self.shown:]
+        else:
+            found = output.rfind(self.tail)
+            new = output[found + len(self.tail):] if found >= 0 else output
         if not new:
             return []
         self.shown = len(output)
+        self.tail = (self.tail + new)[-self.ANCHOR:]
         return new.removesuffix("\n").split("\n")
 
 
@@ -115,6 +127,8 @@ class FileFollower:
         self.exit_code: int | None = None
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._pending = ""
+        # empty lines held back: the last one before the end marker is the marker's own
+        self._blank = 0
         self._lines: list[str] = []
 
     @property
@@ -134,9 +148,12 @@ class FileFollower:
             found = re.fullmatch(re.escape(self.framed.end) + r" (-?\d+)", line.strip())
             if found:
                 self.ended, self.exit_code = True, int(found.group(1))
+                lines += [""] * max(0, self._blank - 1)
                 break
-            lines.append(line)
-        if self.ended and lines and lines[-1] == "":
-            lines.pop()  # the blank line the end marker starts with
+            if line == "":
+                self._blank += 1
+                continue
+            lines += [""] * self._blank + [line]
+            self._blank = 0
         self._lines.extend(lines)
         return lines

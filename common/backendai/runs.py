@@ -251,6 +251,7 @@ def run_series(spec: ClusterRun, config: bai_client.APIConfig | None = None,
                say: Callable[[str], None] | None = None) -> int:
     """`spec.runs` sessions one after another; the first non-zero exit status, else 0."""
     say = say or (lambda message: print(message, file=sys.stderr, flush=True))
+    bai_client.check_before_start(batch_job(spec, seed=0, session="preflight"), config, say)
     check_folders(spec, config)
     first_seed = spec.seed if spec.seed is not None else random.SystemRandom().randint(0, 2**31 - 1)
     first_failure = 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import time
+import uuid
 from pathlib import Path
 
 from invoke import Collection, Exit, task
@@ -153,18 +154,30 @@ def parse_mounts(items: list[str]) -> tuple[dict[str, str | None], set[str]]:
             "env": "K=V (repeatable)",
             "timeout": "seconds the command may run before the session is destroyed",
             "start_timeout": "seconds the scheduler may keep the session waiting before it is given up",
+            "output": "a writable folder (mounted if not already) that gets the output as <session>/output.txt, "
+                      "read from there while it runs: for long output (the agent keeps only the end of a log)",
+            "resource_group": "resource group (scaling group) to run in (default: one the project may use)",
+            "nodes": "containers in the session (a cluster session; the command runs in main1)",
+            "cluster_mode": "single-node (all containers on one agent) or multi-node (across agents)",
             "name": "session name (4-64 chars)"})
 def run(c, image, command, resources="cpu=1,mem=2g", shmem=None, mount=None, env=None, timeout=3600,
-        start_timeout=600, name=None):
+        start_timeout=600, output=None, resource_group=None, nodes=1, cluster_mode="single-node", name=None):
     """Run one batch session on the cluster of BACKEND_*; print its output; exit with its exit code."""
     from common.backendai import client as bai_client  # noqa: PLC0415 - loaded only for bai tasks
 
     try:
         mounts, read_only = parse_mounts(mount or [])
+        if output in read_only:
+            raise ValueError(f"--output {output}: that folder is mounted read-only")
+        name = name or f"batch-{uuid.uuid4().hex[:12]}"
+        if output:
+            mounts.setdefault(output, None)
         job = bai_client.BatchJob(image=image, command=command, resources=parse_resources(resources),
                                   shmem=shmem, env=parse_assignments(env or [], "--env"), mounts=mounts,
                                   read_only=read_only, name=name, timeout=float(timeout),
-                                  start_timeout=float(start_timeout))
+                                  start_timeout=float(start_timeout), resource_group=resource_group,
+                                  cluster_size=int(nodes), cluster_mode=cluster_mode,
+                                  output_file=(output, f"{name}/output.txt") if output else None)
         result = bai_client.run_batch(job, on_event=lambda e: print(f"[{e}]", file=sys.stderr, flush=True),
                                       on_output=lambda line: print(line, flush=True))
     except BatchInterruptedError as exc:

@@ -60,21 +60,23 @@ def listing(api: API) -> list[Folder]:
     return [Folder.from_listing(item) for item in api.call("GET", "/folders", doing="listing virtual folders")]
 
 
-def find(api: API, name: str) -> Folder | None:
-    """The folder `name` means for this key: the usable one it owns, else the only usable one of that name.
-    Several usable candidates that the key does not own (a project's and another user's shared one) are
-    refused, naming them."""
-    named = [folder for folder in listing(api) if folder.name == name]
-    usable = [folder for folder in named if folder.status not in LEAVING]
+def choose(folders: Iterable[Folder], name: str, where: object) -> Folder | None:
+    """The folder `name` means among those a key sees: the usable one it owns, else the only usable one of
+    that name. Several candidates (two it owns, or a project's and another user's shared one) are refused,
+    naming them; a folder on its way out (the trash) is never meant."""
+    usable = [folder for folder in folders if folder.name == name and folder.status not in LEAVING]
     owned = [folder for folder in usable if folder.is_owner]
     if len(owned) == 1:
         return owned[0]
     candidates = owned or usable
     if len(candidates) > 1:
-        raise BackendAIError(f"{api.server} has {len(candidates)} virtual folders named {name} that this key can "
-                             f"use: {'; '.join(map(str, candidates))}. Rename one, or use a folder of "
-                             "another name")
+        raise BackendAIError(f"{where} has {len(candidates)} virtual folders named {name} that this key can use: "
+                             f"{'; '.join(map(str, candidates))}. Rename one, or use a folder of another name")
     return candidates[0] if candidates else None
+
+
+def find(api: API, name: str) -> Folder | None:
+    return choose(listing(api), name, api.server)
 
 
 def require(api: API, name: str) -> Folder:

@@ -135,7 +135,7 @@ def up(layout: SandboxLayout, registries: Sequence[str] = DEFAULT_REGISTRIES,
                                               str(layout.cfg / "storage-proxy.toml")])
     wait_serving(layout, "storage-proxy", lambda: port_open(layout.ports.storage_manager), 60)
     start_backend_ai(layout, "manager", ["mgr", "-f", str(layout.cfg / "manager.toml"), "start-server"])
-    wait_serving(layout, "manager", lambda: manager_answers(layout), 120)
+    wait_serving(layout, "manager", lambda: manager_answers(layout), 300)
     if layout.line.in_container and not layout.marker("membership").exists():
         # 26.x's RBAC checks entity_memberships, which only the API writes (not the fixture's row)
         keys = bootstrap.load_secrets(layout)
