@@ -43,8 +43,9 @@ class APIConfig:
     endpoint: str
     access_key: str
     secret_key: str = field(repr=False)
-    domain: str | None = None
-    group: str | None = None
+    # The domain and project (group) sessions and folders belong to; Backend.AI's CLI defaults both to "default".
+    domain: str = "default"
+    group: str = "default"
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> APIConfig:
@@ -63,8 +64,8 @@ class APIConfig:
         if urlsplit(endpoint).scheme not in ("http", "https") or not urlsplit(endpoint).netloc:
             raise ConfigurationError(f"BACKEND_ENDPOINT={endpoint} is not an http(s) URL of a manager")
         return cls(endpoint=endpoint, access_key=environ["BACKEND_ACCESS_KEY"],
-                   secret_key=environ["BACKEND_SECRET_KEY"], domain=environ.get("BACKEND_DOMAIN") or None,
-                   group=environ.get("BACKEND_GROUP") or None)
+                   secret_key=environ["BACKEND_SECRET_KEY"], domain=environ.get("BACKEND_DOMAIN") or "default",
+                   group=environ.get("BACKEND_GROUP") or "default")
 
     @property
     def host(self) -> str:
@@ -147,8 +148,7 @@ class API:
         date = now.isoformat()
         headers = {"Date": date, "X-BackendAI-Version": API_VERSION, "Content-Type": content_type,
                    "Host": self.config.host}
-        if self.config.domain:
-            headers["X-BackendAI-Domain"] = self.config.domain
+        headers["X-BackendAI-Domain"] = self.config.domain
         if signed:
             path_qs = urlsplit(prepared.url or "")._replace(scheme="", netloc="").geturl()
             headers["Authorization"] = (

@@ -5,8 +5,9 @@ the batch images each line's tests use.
 MLPERF_BAI_TEST_LINES picks the lines (default: the maintained ones, 26.4 LTS and 26.9; 23.09 stays
 selectable and runs in a scheduled workflow); MLPERF_BAI_TEST_PORT_BASE and MLPERF_BAI_TEST_SANDBOX move
 the suite's ports and folders, so that another checkout's suite can run on the same machine at the same
-time. The sandboxes keep LOG_CAP of a container's log (Backend.AI's default is 10M), so every test's run
-shows that its output survives the cap, and the 26.x ones run two agents for multi-node sessions.
+time; MLPERF_BAI_TEST_KEEP leaves them running for a rerun. The sandboxes keep LOG_CAP of a container's
+log (Backend.AI's default is 10M), so every test's run shows that its output survives the cap, and the
+26.x ones run two agents for multi-node sessions.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ TRAINING_WHEELHOUSE_PORT = 47312  # beside the image tests' wheelhouse (47311), 
 TEST_ROOT = Path(os.environ.get("MLPERF_BAI_TEST_SANDBOX", "/tmp/mlperf-bai-sandbox-test"))
 TEST_LINES = [line_of(name) for name in os.environ.get("MLPERF_BAI_TEST_LINES", "26.4,26.9").split(",")]
 LOG_CAP = "256k"
+# Set (to anything) to leave the sandboxes running after the tests: a rerun then finds them up (developers).
+KEEP_ENV = "MLPERF_BAI_TEST_KEEP"
 
 
 def options_for(line_name: str) -> SandboxOptions:
@@ -65,7 +68,8 @@ def sandbox(request: pytest.FixtureRequest, docker_engine: None, registry_host: 
         control.up(layout, [registry_host], projects=[image_project(layout)], options=options_for(request.param))
         yield layout
     finally:
-        control.down(layout, remove_data=True)
+        if not os.environ.get(KEEP_ENV):
+            control.down(layout, remove_data=True)
 
 
 @pytest.fixture(scope="session")
