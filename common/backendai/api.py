@@ -138,15 +138,16 @@ class API:
 
     def send(self, method: str, path: str, *, json_body: Any = None, params: Mapping[str, Any] | None = None,
              stream: bool = False, read_timeout: float | None = READ_TIMEOUT, signed: bool = True,
-             doing: str = "") -> requests.Response:
-        """The raw response of a successful request; an APIError (or a specific subclass) otherwise."""
+             doing: str = "", version: str = API_VERSION) -> requests.Response:
+        """The raw response of a successful request; an APIError (or a specific subclass) otherwise.
+        `version`: the API version the request claims (the manager reads some fields by it)."""
         body = None if json_body is None else json.dumps(json_body).encode()
         content_type = JSON if body is not None else OCTETS
         prepared = requests.Request(method, self.config.endpoint + path, data=body,
                                     params={k: v for k, v in (params or {}).items() if v is not None}).prepare()
         now = datetime.now(UTC)
         date = now.isoformat()
-        headers = {"Date": date, "X-BackendAI-Version": API_VERSION, "Content-Type": content_type,
+        headers = {"Date": date, "X-BackendAI-Version": version, "Content-Type": content_type,
                    "Host": self.config.host}
         headers["X-BackendAI-Domain"] = self.config.domain
         if signed:
@@ -154,7 +155,7 @@ class API:
             headers["Authorization"] = (
                 f"BackendAI signMethod=HMAC-SHA256, credential={self.config.access_key}:"
                 + signature(self.config, method=method, path_qs=path_qs, date=date, day=now,
-                            content_type=content_type))
+                            content_type=content_type, version=version))
         prepared.headers.update(headers)
         doing = doing or f"{method} {path}"
         self.requests_made += 1
@@ -170,9 +171,10 @@ class API:
         return response
 
     def call(self, method: str, path: str, *, json_body: Any = None, params: Mapping[str, Any] | None = None,
-             signed: bool = True, doing: str = "") -> Any:
+             signed: bool = True, doing: str = "", version: str = API_VERSION) -> Any:
         """The JSON of a successful answer (None for an empty one)."""
-        response = self.send(method, path, json_body=json_body, params=params, signed=signed, doing=doing)
+        response = self.send(method, path, json_body=json_body, params=params, signed=signed, doing=doing,
+                             version=version)
         if not response.content:
             return None
         try:

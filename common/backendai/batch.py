@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from common.backendai.api import API
+from common.backendai.api import API, API_VERSION
 from common.backendai.server import Server
 
 # Waiting for the scheduler, or placed and being brought up (26.9 leaves a session at CREATING for good
@@ -92,7 +92,10 @@ class SessionRequest:
 
 
 def create(api: API, request: SessionRequest) -> str:
-    """Enqueue the session; its id."""
-    answer = api.call("POST", "/session", json_body=request.body(api.server),
-                      doing=f"creating batch session {request.name} of {request.image}")
+    """Enqueue the session; its id. Folders by id are read only from a request of API v9 on (the
+    manager validates the config by the version the request claims, and drops what that version lacks)."""
+    server = api.server
+    answer = api.call("POST", "/session", json_body=request.body(server),
+                      doing=f"creating batch session {request.name} of {request.image}",
+                      version=server.api_version if server.has("mount_by_id") else API_VERSION)
     return str(answer["sessionId"])

@@ -34,10 +34,12 @@ RULES = {
     "batch_timeout": Rule((24, 12, 0), "a batch session takes batch_timeout and the manager ends it"),
     # #1838
     "mount_options": Rule((24, 3, 0), "a mount takes options (read-only permission)"),
-    # #5237
-    "mount_by_id": Rule((25, 12, 0), "a session mounts virtual folders by id (mount_ids, mount_id_map); from "
-                                     "26.4.4 a folder given by name resolves to the last row of that name, "
-                                     "whoever owns it and whatever its status"),
+    # #5237 accepts mount_ids/mount_id_map from 25.12.0 (in a request of API v9); the client sends them from
+    # 26.4 on, the line whose 26.4.4 resolves a folder given by name to the last row of that name, whoever
+    # owns it and whatever its status (before it, a name means the key's own folder)
+    "mount_by_id": Rule((26, 4, 0), "a session mounts virtual folders by id (mount_ids, mount_id_map, in a "
+                                    "request of API v9): from 26.4.4 a folder given by name resolves to the last "
+                                    "row of that name, whoever owns it and whatever its status"),
     "single_oci_manifest": Rule((25, 4, 0), "a single-platform OCI manifest is scanned"),
     "oci_media_types": Rule((25, 10, 0), "the scanner asks the registry for OCI media types too (23.09 asks "
                                          "for Docker ones only, and a registry answers an OCI index or "

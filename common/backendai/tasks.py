@@ -172,6 +172,7 @@ def run(c, image, command, resources="cpu=1,mem=2g", shmem=None, mount=None, env
         name = name or f"batch-{uuid.uuid4().hex[:12]}"
         if output:
             mounts.setdefault(output, None)
+            bai_client.ensure_vfolder(output)
         job = bai_client.BatchJob(image=image, command=command, resources=parse_resources(resources),
                                   shmem=shmem, env=parse_assignments(env or [], "--env"), mounts=mounts,
                                   read_only=read_only, name=name, timeout=float(timeout),

@@ -66,7 +66,8 @@ class Output:
         self.from_log = OutputFollower(self.framed)
         self.next_read = 0.0
 
-    def poll(self, api: API, session_id: str, *, final: bool = False) -> None:
+    def poll(self, api: API, session_id: str, *, final: bool = False, log: str | None = None) -> None:
+        """Hand on the new lines (`log`: the container log, where the caller has just read it)."""
         now = time.monotonic()
         if not final and now < self.next_read:
             return
@@ -75,7 +76,7 @@ class Output:
             folder, path = self.file
             lines = self.from_file.feed(vfolders.read_from(api, folder, path, self.from_file.offset))
         else:
-            lines = self.from_log.feed(container_log(api, session_id))
+            lines = self.from_log.feed(container_log(api, session_id) if log is None else log)
         if self.on_output is not None:
             for line in lines:
                 self.on_output(line)
@@ -160,8 +161,7 @@ def follow(api: API, session_id: str, *, name: str, image: str, output: Output, 
         time.sleep(STATUS_POLL_SECONDS)
     final = final_state(api, session_id) if status is not None else current
     log = container_log(api, session_id)
-    if ran or output.file is None:
-        output.poll(api, session_id, final=True)
+    output.poll(api, session_id, final=True, log=log)  # also for a command too short to be seen RUNNING
     exit_code = output.from_file.exit_code if output.file else None
     if exit_code is None:
         exit_code = output.framed.exit_status(log)

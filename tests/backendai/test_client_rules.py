@@ -49,7 +49,8 @@ def at(release: str) -> Server:
 BOUNDARIES = {
     "batch_timeout": ("24.09.14", "24.12.0"),   # #3066; 24.09's schema refuses the key
     "mount_options": ("23.09.11", "24.03.0"),   # #1838
-    "mount_ids": ("25.11.4", "25.12.0"),        # #5237
+    # accepted from 25.12.0 (#5237, API v9); needed from 26.4.4 (names resolve without owner scoping)
+    "mount_ids": ("26.3.0", "26.4.0"),
     "is_preemptible": ("26.2.5", "26.3.0"),     # preemptible by default since 26.3
 }
 
@@ -81,7 +82,7 @@ def test_the_read_only_mount_and_the_timeout_as_each_release_names_them() -> Non
     assert "mount_options" not in request(read_only=frozenset()).body(at("24.12.0"))["config"]
 
 
-def test_folders_are_mounted_by_the_id_of_the_folder_meant_from_25_12() -> None:
+def test_folders_are_mounted_by_the_id_of_the_folder_meant_from_26_4() -> None:
     """From 26.4.4 a name resolves to the last row of that name, whoever owns it: ids leave no doubt."""
     config = request().body(V26)["config"]
     data, out = "0a1b2c3d-0000-4000-8000-000000000001", "0a1b2c3d-0000-4000-8000-000000000002"
