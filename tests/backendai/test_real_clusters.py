@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,16 +81,17 @@ def test_output_through_a_folder_arrives_whole_however_long(batch_image: str, en
 def test_the_manager_recorded_a_non_preemptible_session_with_its_folder_mounted_by_id(
         batch_image: str, sandbox: SandboxLayout, env: dict[str, str], server, client_config) -> None:
     bai_client.ensure_vfolder("test-by-id", config=client_config)
+    name = f"test-by-id-{uuid.uuid4().hex[:8]}"
     try:
         result = invoke(env, "bai.run", batch_image, "--command", "ls /home/work/test-by-id >/dev/null && echo ok",
-                        "--mount", "test-by-id", "--name", "test-by-id-run")
+                        "--mount", "test-by-id", "--name", name)
         assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
         if server.version >= (26, 3, 0):
-            assert psql(sandbox, "select is_preemptible from sessions where name = 'test-by-id-run'") == "f"
-        if server.version >= (25, 12, 0):
-            mounts = json.loads(psql(sandbox, "select vfolder_mounts from sessions where name = 'test-by-id-run'"))
-            folder_id = psql(sandbox, "select id from vfolders where name = 'test-by-id'").replace("-", "")
-            assert [m["vfid"]["folder_id"].replace("-", "") for m in mounts] == [folder_id]
+            assert psql(sandbox, f"select is_preemptible from sessions where name = '{name}'") == "f"
+        # the folder mounted is the key's own, the one of that id (a vfid is "<quota scope>/<folder id>")
+        mounts = json.loads(psql(sandbox, f"select vfolder_mounts from sessions where name = '{name}'"))
+        folder_id = psql(sandbox, "select id from vfolders where name = 'test-by-id'").replace("-", "")
+        assert [str(m["vfid"]).rsplit("/", 1)[-1].replace("-", "") for m in mounts] == [folder_id]
     finally:
         bai_client.delete_vfolder("test-by-id", config=client_config)
 
