@@ -250,8 +250,8 @@ def test_the_nox_session_entry_point_refuses_a_bad_matrix_with_exit_2(tmp_path: 
 
 
 @pytest.mark.slow
-def test_the_nox_session_fails_only_when_the_matrix_should_change(serve, tmp_path) -> None:
-    """`nox -s check_torch` in its own virtualenv, as a scheduled job would run it."""
+def test_the_nox_session_the_weekly_workflow_runs_fails_only_when_the_matrix_should_change(serve, tmp_path) -> None:
+    """`nox -s check_torch` in its own virtualenv, as .github/workflows/torch.yml runs it."""
     newer = published()
     newer.build("torch", "2.15.1", ("13.2",), NEWEST)
     newer.build("torchvision", "0.29.3", ("13.2",), (), ">=2.15.1")
