@@ -1,9 +1,9 @@
 """What real clusters do to a run, on the sandbox: output past the agent's log cap, a host-network resource
-group, a session preempted mid-run, preflight refusals before any session holds resources, and the client's
+group, preflight refusals before any session holds resources, and the client's
 own requests (mounts by id, non-preemptible sessions) as the manager recorded them.
 
 The test sandboxes keep 256 KiB of a container's log (conftest's LOG_CAP), and on the 26.x lines run two agents
-over a single-node Docker swarm (the multi-node run is in test_cluster_runs.py).
+over a single-node Docker swarm (the multi-node run and a run preempted mid-way are in test_cluster_runs.py).
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -32,8 +30,6 @@ LONG = ("python3 -c \"import sys\nfor n in range(" + str(LINES) + "): print('lin
         "print('RESULT,TEST,1,2,me,now')\nsys.exit(3)\"")
 MODIFY_GROUP = ("mutation($name: String!, $props: ModifyScalingGroupInput!) "
                 "{ modify_scaling_group(name: $name, props: $props) { ok msg } }")
-# The releases that know the PREEMPTED status (before, a rescheduled session goes back to PENDING).
-PREEMPTED_SINCE = (26, 8, 0)
 
 
 def invoke(env: dict[str, str], *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -127,30 +123,3 @@ def test_a_host_network_group_runs_one_container_and_refuses_two_naming_the_defe
     assert "resource group default" in output and "uses host networking" in output
     assert "keys its SSH port map by node-<kernel id>" in output and "One container per session runs there" in output
     assert set(bai_client.live_sessions(client_config)) == before
-
-
-@pytest.mark.training
-def test_a_session_preempted_mid_run_ends_it_with_the_partial_log_home(
-        sandbox: SandboxLayout, server, benchmark_images: dict[str, str], env: dict[str, str],
-        client_config: bai_client.APIConfig, coco_sample: str, tmp_path: Path) -> None:
-    """The scheduler marks a victim PREEMPTED (26.8+) or puts it back to PENDING to run again: either ends the
-    run. The session asked not to be preempted, so the scheduler is stood in for by its database row."""
-    run = subprocess.Popen([sys.executable, "-m", "invoke", "maskrcnn.run", "--on-cluster", "--sample", "--vfolder",
-                            coco_sample, "--image", benchmark_images["maskrcnn"], "--cpus-per-node", "2",
-                            "--mem-per-node", "6g", "--results-dir", str(tmp_path)], cwd=REPO_ROOT, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    seen: list[str] = []
-    deadline = time.monotonic() + 900
-    assert run.stdout is not None
-    for line in run.stdout:
-        seen.append(line)
-        if '"key": "epoch_start"' in line or time.monotonic() > deadline:
-            break
-    session = next(line.split("]")[0].lstrip("[") for line in seen if line.startswith("[mlperf-maskrcnn-"))
-    status = "PREEMPTED" if server.version >= PREEMPTED_SINCE else "PENDING"
-    psql(sandbox, f"update sessions set status = '{status}' where name = '{session}'")
-    output = "".join(seen) + run.communicate(timeout=600)[0]
-    assert run.returncode == 1, output
-    assert f"was preempted mid-run (status {status}" in output and "it was destroyed" in output
-    assert session not in bai_client.live_sessions(client_config)
-    assert list((tmp_path / "bai-1xCPU" / "maskrcnn").glob("result_*.txt.partial")), output
