@@ -8,6 +8,7 @@ cluster. Both benchmarks therefore take the same options with the same meaning.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from invoke import Exit
@@ -94,7 +95,9 @@ def prepare_on_cluster(c, benchmark: ClusterBenchmark, *, vfolder: str | None, i
 def run_on_cluster(c, benchmark: ClusterBenchmark, *, image: str | None, vfolder: str | None,
                    results_vfolder: str | None, nodes: int, cluster_mode: str, gpus_per_node: float, gpu_slot: str,
                    cpus_per_node: int, mem_per_node: str, shmem: str | None, runs: int, seed: int | None,
-                   system: str | None, sample: bool, timeout: float, start_timeout: float, results_dir: str) -> None:
+                   system: str | None, sample: bool, timeout: float, start_timeout: float, results_dir: str,
+                   run_args: Sequence[str] = ()) -> None:
+    """`run_args`: more run_and_time options for the session's command (a probe's: `--probe ...`)."""
     task = f"{benchmark.name}.run"
     _sdk(task)
     from common.backendai import runs as cluster_runs  # noqa: PLC0415 - the SDK loads only for cluster work
@@ -111,7 +114,7 @@ def run_on_cluster(c, benchmark: ClusterBenchmark, *, image: str | None, vfolder
         resources=NodeResources(cpu=cpus_per_node, mem=mem_per_node, gpus=gpus_per_node, gpu_slot=gpu_slot,
                                 shmem=shmem or default_shmem(gpus_per_node)),
         runs=runs, seed=seed, system=system, sample=sample, timeout=timeout, start_timeout=start_timeout,
-        results_dir=Path(results_dir))
+        results_dir=Path(results_dir), train_args=tuple(run_args), compliance="--probe" not in run_args)
     try:
         code = cluster_runs.run_series(spec)
     except BackendAIError as exc:
