@@ -88,14 +88,15 @@ def rcp_rulesets(benchmark: str) -> list[str]:
     return sorted(found, key=_version)
 
 
-def _rcp_records(benchmark: str, ruleset: str) -> list[_Record]:
+@cache
+def _rcp_records(benchmark: str, ruleset: str) -> tuple[_Record, ...]:
     path = _rcp_folder() / f"{_USAGE}_{ruleset}" / f"rcps_{benchmark}.json"  # type: ignore[operator]
     records = []
     for name, record in json.loads(path.read_text(encoding="utf-8")).items():
         values = record.get("Epochs to converge", record.get("samples to converge"))
-        if record.get("Benchmark") == benchmark and isinstance(values, list) and values:
+        if isinstance(values, list) and values:  # the file names the benchmark (its records may say "sd")
             records.append(_Record(int(record["BS"]), tuple(float(v) for v in values), name))
-    return sorted(records, key=lambda r: r.batch)
+    return tuple(sorted(records, key=lambda r: r.batch))
 
 
 @cache
