@@ -26,23 +26,33 @@ def _project(folder: Path, **options) -> projection.SeriesProjection:
 
 def test_the_arithmetic_of_a_run_with_known_epoch_times(tmp_path: Path) -> None:
     folder = tmp_path / "results" / "box" / "maskrcnn"
-    write_log(folder / "result_0.txt", EVEN, epochs=14)
+    # epochs end at 90, 156, 216, 276, ... s (the second still warming up), each result 10 s later
+    write_log(folder / "result_0.txt", Timing(first_epoch=90.0, second_epoch=66.0, epoch=60.0, eval=10.0), epochs=14)
     [run] = _project(folder).runs
     pace = run.pace
     # The steady pace runs from the 2nd evaluation to the 3rd; what it leaves unexplained at the 3rd is start-up.
-    assert (pace.seconds_per_unit, pace.startup_s, pace.eval_s, pace.evaluations) == (60.0, 30.0, 10.0, 3)
+    assert (pace.seconds_per_unit, pace.startup_s, pace.eval_s, pace.evaluations) == (60.0, 36.0, 10.0, 3)
     mean = MASKRCNN_96.mean
     half = 2 * MASKRCNN_96.stdev  # 0.77 epochs: the band is 13-15 epochs
     assert (run.target.low, run.target.high) == (13.0, 15.0) and 0.5 < half < 1.0
-    assert run.minutes == pytest.approx(((210 + (mean - 3) * 60 + 10) / 60, (210 + 10 * 60 + 10) / 60 * 0.97,
-                                         (210 + 12 * 60 + 10) / 60 * 1.03))
-    assert run.real_minutes == pytest.approx(real_minutes(EVEN, 14)) and run.converged_at == 14.0 and run.inside
+    assert run.minutes == pytest.approx(((216 + (mean - 3) * 60 + 10) / 60, (216 + 10 * 60 + 10) / 60 * 0.97,
+                                         (216 + 12 * 60 + 10) / 60 * 1.03))
+    assert run.real_minutes == pytest.approx((216 + 11 * 60 + 10.2) / 60) and run.converged_at == 14.0 and run.inside
     text = projection.render_text([_project(folder)])
-    assert "result_0.txt          finished   14.72 min (13.26-16.14)  60.00 s per epoch, start-up 30.0 s, " \
-           "eval 10.0 s, from 3 evaluation(s) up to 3 epochs; real 14.67 min, converged at 14 epochs: " \
+    assert "result_0.txt          finished   14.82 min (13.35-16.24)  60.00 s per epoch, start-up 36.0 s, " \
+           "eval 10.0 s, from 3 evaluation(s) up to 3 epochs; real 14.77 min, converged at 14 epochs: " \
            "inside the band" in text
     assert "global batch 96: 14.06 epochs to converge, band 13-15 (mlperf-logging RCP training_3.1.0 maskrcnn " \
            "at batch 96 (20 runs))" in text
+
+
+def test_a_reference_without_spread_still_spans_an_evaluation(tmp_path: Path) -> None:
+    """Every reference run at batch 48 converged at 14 epochs; a run converges only where it evaluates, so the
+    band is 14 +/- half an evaluation interval, widened to the evaluation points: 13-15."""
+    folder = tmp_path / "results" / "box" / "maskrcnn"
+    write_log(folder / "result_0.txt", EVEN, epochs=14, global_batch=48)
+    [run] = _project(folder).runs
+    assert run.target.reference.stdev == 0.0 and (run.target.low, run.target.mean, run.target.high) == (13, 14, 15)
 
 
 def test_a_log_cut_at_any_line_projects_from_what_it_holds(tmp_path: Path) -> None:
