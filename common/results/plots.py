@@ -228,8 +228,8 @@ def scaling(group: ScalingGroup, path: Path) -> Path | None:
         if all(v is not None for v in ideal_values):
             axes.plot(nodes, ideal_values, "--", color="black", linewidth=1, label="ideal (linear)")
         axes.set_xscale("log", base=2)
-        axes.set_yscale("log")
         axes.set_xticks(nodes, [str(n) for n in nodes])
+        axes.set_ylim(bottom=0)
         axes.set_xlabel("nodes")
         axes.set_ylabel(label, fontsize=8)
         axes.grid(alpha=0.3)

@@ -1,5 +1,8 @@
 """MLPerf logs with the time structure real runs have, for the projection's tests.
 
+Their keys are those of `generated.py`'s closed-division logs (so the compliance checker passes a Mask R-CNN
+one), their clock that of a real run.
+
 `Timing` is one run's clock: run_start at 0, the first epoch ends at `first_epoch` seconds (start-up
 and warm-up), the second takes `second_epoch`, every later one `epoch` (+ `jitter` alternating), and
 each evaluation's result comes `eval` seconds after its epoch's end. The figures of `NVIDIA_8XH100` are
@@ -21,6 +24,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tests.results import generated
 
 T0_MS = 1_750_000_000_000
 
@@ -50,12 +55,18 @@ def mllog_line(seconds: float, key: str, value: Any = None, **metadata: Any) -> 
     return ":::MLLOG " + json.dumps(record)
 
 
+def _header(benchmark: str, global_batch: int) -> list[str]:
+    """What a closed-division log says before its first epoch (generated.py's keys), at `global_batch`."""
+    lines = generated.log_lines(benchmark, generated.Run(1.0), start_ms=T0_MS)
+    head = [line for line in lines[:next(i for i, line in enumerate(lines) if '"epoch_start"' in line)]
+            if '"global_batch_size"' not in line]
+    return [*head[:1], mllog_line(-60, "global_batch_size", global_batch), *head[1:]]
+
+
 def log_lines(timing: Timing, *, epochs: int, converged: bool = True, benchmark: str = "maskrcnn",
               global_batch: int = 96, shape: str = "nvidia", samples_per_eval: int = 12288) -> list[str]:
     """A run that reaches the target at its `epochs`-th evaluation (or stops there, aborted)."""
-    lines = [mllog_line(-60, "submission_benchmark", benchmark), mllog_line(-60, "submission_division", "closed"),
-             mllog_line(-60, "global_batch_size", global_batch), mllog_line(-1, "init_stop"),
-             mllog_line(0, "run_start")]
+    lines = _header(benchmark, global_batch)
     for epoch in range(1, epochs + 1):
         begin, end = (0.0 if epoch == 1 else timing.trained(epoch - 1)), timing.trained(epoch)
         result = end + timing.eval
