@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from common.atomic import atomic_path
 from common.results import compare, rulesets
@@ -160,6 +161,10 @@ def comparison(result: BenchmarkResult, published: Sequence[Published], path: Pa
     minutes = [b[1] for b in bars]
     if max(minutes) >= 10 * min(minutes):
         axes.set_xscale("log")
+        ticks = [v * 10.0 ** e for e in range(-2, 5) for v in (1, 2, 5) if min(minutes) / 2 <= v * 10.0 ** e
+                 <= max(minutes) * 2]
+        axes.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        axes.xaxis.set_minor_formatter(NullFormatter())
         axes.set_xlabel("minutes to train (log scale; lower is faster)")
     else:
         axes.set_xlabel("minutes to train (lower is faster)")
