@@ -63,7 +63,7 @@ class _Record:
 def _olympic(benchmark: str, values: Sequence[float]) -> float:
     ordered = sorted(values)
     rejected = _REJECTED.get(benchmark, 1)
-    kept = ordered[rejected:len(ordered) - rejected] or ordered
+    kept = ordered[rejected:len(ordered) - rejected] or ordered  # too few to leave any out: all of them
     return sum(kept) / len(kept)
 
 
@@ -149,5 +149,4 @@ def reference(benchmark: str, global_batch: int, ruleset: str | None = None) -> 
 
 def from_runs(values: Sequence[float], label: str) -> Reference:
     """A reference made of a folder's own converged runs (their olympic mean from 3 runs on)."""
-    mean = _olympic("", values) if len(values) >= 3 else sum(values) / len(values)
-    return Reference(mean, statistics.pstdev(values), len(values), label)
+    return Reference(_olympic("", values), statistics.pstdev(values), len(values), label)
