@@ -1,15 +1,16 @@
 """The time to train a run is heading for, from its first evaluations: minutes with a band.
 
-A run's pace is read from its evaluations (`common.results.progress`): the first evaluation's
-interval holds the initialisation after run_start and the warm-up, so the time per epoch (or sample)
-is the slope from the first evaluation's end of training to the last one's; what the slope does not
-explain up to there is the start-up overhead; the evaluation overhead is the median time from an
-evaluation's end of training to its result. With one evaluation only, the slope runs from run_start
-and includes the start-up (it overestimates). The epochs (samples) to converge come from the
-reference (`common.results.convergence`) at the run's global batch, else from the folder's own
-converged runs at that batch. The band spans the reference mean +/- two standard deviations (at least
-half an evaluation interval, since a run converges only where it evaluates), widened to the run's
-evaluation points:
+A run's pace is read from its evaluations (`common.results.progress`): the first interval holds the
+initialisation after run_start and the first epoch's warm-up, the second still the first evaluation's
+own, so the time per epoch (or sample) is the slope from the second evaluation's end of training to the
+last one's (from the first with two evaluations; from run_start with one, warm-up included, which
+overestimates); what the slope does not explain up to there is the start-up overhead; the evaluation
+overhead is the median time from an evaluation's end of training to its result. The epochs (samples)
+to converge come from the reference (`common.results.convergence`) at the run's global batch, else
+from the folder's own converged runs at that batch. The band spans the reference mean +/- two standard
+deviations (at least half an evaluation interval, since a run converges only where it evaluates),
+widened to the run's evaluation points, and its minutes by PACE_TOLERANCE (or the spread of the steady
+intervals, when larger) for the pace of the rest of the run:
 
     minutes = (trained_s(last) + (epochs - at(last)) * seconds_per_epoch + eval_s) / 60
 
