@@ -127,7 +127,7 @@ def _projection_table(series: SeriesProjection | None) -> str:
                     f"<td class=num>{real}</td><td>{verdict}</td></tr>")
     score, how = series.score()
     target = next((r.target for r in series.runs if r.target), None)
-    assumed = "" if target is None else (f"; {target.mean:g} {series.runs[0].progress.unit} to converge "
+    assumed = "" if target is None else (f"; {target.mean:.4g} {series.runs[0].progress.unit} to converge "
                                          f"({escape(target.reference.source)})")
     caption = (f"Projected from each run's first {series.first} evaluations: "
                + (f"score {score[0]:.2f} min ({score[1]:.2f}&ndash;{score[2]:.2f}), {escape(how)}" if score
