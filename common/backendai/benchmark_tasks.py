@@ -8,6 +8,7 @@ cluster. Both benchmarks therefore take the same options with the same meaning.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from invoke import Exit
@@ -87,7 +88,8 @@ def run_on_cluster(c, benchmark: ClusterBenchmark, *, image: str | None, vfolder
                    results_vfolder: str | None, nodes: int, cluster_mode: str, gpus_per_node: float, gpu_slot: str,
                    cpus_per_node: int, mem_per_node: str, shmem: str | None, runs: int, seed: int | None,
                    system: str | None, sample: bool, timeout: float, start_timeout: float, results_dir: str,
-                   resource_group: str | None = None) -> None:
+                   run_args: Sequence[str] = (), resource_group: str | None = None) -> None:
+    """`run_args`: more run_and_time options for the session's command (a probe's: `--probe ...`)."""
     task = f"{benchmark.name}.run"
     from common.backendai import runs as cluster_runs  # noqa: PLC0415 - the client loads only for cluster work
 
@@ -103,7 +105,8 @@ def run_on_cluster(c, benchmark: ClusterBenchmark, *, image: str | None, vfolder
         resources=NodeResources(cpu=cpus_per_node, mem=mem_per_node, gpus=gpus_per_node, gpu_slot=gpu_slot,
                                 shmem=shmem or default_shmem(gpus_per_node)),
         runs=runs, seed=seed, system=system, sample=sample, timeout=timeout, start_timeout=start_timeout,
-        results_dir=Path(results_dir), resource_group=resource_group)
+        results_dir=Path(results_dir), train_args=tuple(run_args), compliance="--probe" not in run_args,
+        resource_group=resource_group)
     try:
         code = cluster_runs.run_series(spec)
     except BackendAIError as exc:

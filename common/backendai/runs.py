@@ -34,7 +34,7 @@ from common.backendai.errors import (
     SessionPreemptedError,
 )
 from common.mlperf import compliance, results
-from common.results import layout, summary, systems
+from common.results import layout, projection, summary, systems
 
 MOUNT_ROOT = "/home/work"
 # The run's console output, kept beside its log in the results folder (and read from there while it runs).
@@ -141,16 +141,17 @@ def bring_home(spec: ClusterRun, session: str, config: bai_client.APIConfig | No
     except BackendAIError:
         return None
     benchmark = re.escape(spec.benchmark.name)
-    pattern = re.compile(rf"^{re.escape(session)}/([^/]+)/{benchmark}/result_\d+\.txt(\.partial)?$")
+    # a probe's log (run_and_time --probe) is probe_<i>.txt, and stays so at home
+    pattern = re.compile(rf"^{re.escape(session)}/([^/]+)/{benchmark}/(result|probe)_\d+\.txt(\.partial)?$")
     logs = sorted(path for path in tree if pattern.match(path))
     if not logs:
         return None
     remote = logs[0]
-    remote_system, partial = pattern.match(remote).groups()  # type: ignore[union-attr]
+    remote_system, kind, partial = pattern.match(remote).groups()  # type: ignore[union-attr]
     system = remote_system if spec.system else placed_system(remote_system, spec.nodes, agents)
     with tempfile.TemporaryDirectory(prefix="mlperf-bai-") as scratch:
         fetched = bai_client.download(spec.results_vfolder, [remote], Path(scratch), config=config)[0]
-        final = results.next_result_path(spec.results_dir, system, spec.benchmark.name)
+        final = results.next_result_path(spec.results_dir, system, spec.benchmark.name, kind)
         target = final.with_name(final.name + ".partial") if partial else final
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(fetched), target.with_name(target.name + ".tmp"))
@@ -256,10 +257,13 @@ def run_series(spec: ClusterRun, config: bai_client.APIConfig | None = None,
     first_seed = spec.seed if spec.seed is not None else random.SystemRandom().randint(0, 2**31 - 1)
     first_failure = 0
     systems: set[str] = set()
+    probes: list[Path] = []
     for offset in range(spec.runs):
         outcome = run_once(spec, seed=first_seed + offset, config=config, say=say)
         report(spec, outcome, say)
-        if outcome.log is not None:
+        if outcome.log is not None and outcome.log.name.startswith(f"{results.PROBE}_"):
+            probes.append(outcome.log)
+        elif outcome.log is not None:
             systems.add(outcome.log.parent.parent.name)
         first_failure = first_failure or outcome.exit_code
         if outcome.exit_code == INTERRUPTED:
@@ -268,4 +272,8 @@ def run_series(spec: ClusterRun, config: bai_client.APIConfig | None = None,
     folders = [layout.project_folder(spec.results_dir, system, spec.benchmark.name) for system in sorted(systems)]
     for result in summary.summarize_folders(folders, ruleset=spec.benchmark.ruleset).results:
         print(summary.headline(result), flush=True)
+    for system in sorted({probe.parent.parent.name for probe in probes}):
+        folder = layout.project_folder(spec.results_dir, system, spec.benchmark.name)
+        print(projection.render_text([projection.project_files(
+            folder, [p for p in probes if p.parent.parent.name == system])]), flush=True)
     return first_failure
