@@ -123,3 +123,30 @@ def test_a_host_network_group_runs_one_container_and_refuses_two_naming_the_defe
     assert "resource group default" in output and "uses host networking" in output
     assert "keys its SSH port map by node-<kernel id>" in output and "One container per session runs there" in output
     assert set(bai_client.live_sessions(client_config)) == before
+
+
+MODIFY_POLICY = ("mutation($name: String!, $props: ModifyKeyPairResourcePolicyInput!) "
+                 "{ modify_keypair_resource_policy(name: $name, props: $props) { ok msg } }")
+
+
+@pytest.fixture
+def two_cpu_policy(client_config: bai_client.APIConfig) -> Iterator[None]:
+    """The key's resource policy capped at 2 CPU cores, as an administrator sets it (and back)."""
+    with API(client_config) as api:
+        api.gql(MODIFY_POLICY, {"name": "default", "props": {"total_resource_slots": json.dumps({"cpu": "2"})}})
+        try:
+            yield
+        finally:
+            api.gql(MODIFY_POLICY, {"name": "default", "props": {"total_resource_slots": "{}"}})
+
+
+def test_a_request_above_the_keys_resource_policy_is_refused_before_any_session(
+        two_cpu_policy: None, batch_image: str, env: dict[str, str], client_config: bai_client.APIConfig) -> None:
+    before = set(bai_client.live_sessions(client_config))
+    result = invoke(env, "bai.run", batch_image, "--command", "true", "--nodes", "2", "--resources", "cpu=2,mem=2g")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "ask for more than this key's resource policy allows (cpu 4 > 2)" in result.stderr
+    assert "such a session never starts" in result.stderr
+    assert set(bai_client.live_sessions(client_config)) == before
+    fits = invoke(env, "bai.run", batch_image, "--command", "echo fits", "--resources", "cpu=2,mem=2g")
+    assert fits.returncode == 0 and fits.stdout.strip() == "fits", fits.stderr
