@@ -27,7 +27,7 @@ def run_task(name: str, run_main: Main, description: str, mlperf_runs: int, samp
             probe=False, probe_evaluations=3, probe_minutes=None):
         probe_args = probe_options(probe, probe_evaluations, probe_minutes)
         if on_cluster:
-            cluster_run(c, image=image, vfolder=vfolder, results_vfolder=results_vfolder, nodes=int(nodes),
+            cluster_run(c, image=image, vfolder=vfolder, results_vfolder=results_vfolder, nodes=str(nodes),
                         cluster_mode=cluster_mode, gpus_per_node=float(gpus_per_node), gpu_slot=gpu_slot,
                         cpus_per_node=int(cpus_per_node), mem_per_node=mem_per_node, shmem=shmem, runs=int(runs),
                         seed=None if seed is None else int(seed), system=system, sample=sample,

@@ -117,3 +117,14 @@ def test_a_cluster_run_mounts_its_dataset_read_only_and_its_results_writable() -
     job = runs.batch_job(spec, seed=1, session="s")
     assert set(job.mounts) == {"coco", "mlperf-results"} and set(job.read_only) == {"coco"}
     assert "--data-dir /home/work/coco --results-dir /home/work/mlperf-results/s" in job.command
+
+
+def test_a_node_sweep_is_parsed_each_count_once() -> None:
+    from invoke import Exit  # noqa: PLC0415
+
+    from common.backendai.benchmark_tasks import node_counts  # noqa: PLC0415
+
+    assert node_counts("t", "2") == [2] and node_counts("t", "1,2,4") == [1, 2, 4] and node_counts("t", 3) == [3]
+    for wrong in ("0", "1,1", "two", ""):
+        with pytest.raises(Exit):
+            node_counts("t", wrong)

@@ -226,7 +226,7 @@ def start_redis(layout: SandboxLayout) -> None:
     start_daemon(["redis-server", "--bind", "127.0.0.1", "--port", str(layout.ports.redis),
                   "--dir", str(layout.root / "redis"), "--save", "", "--appendonly", "no"],
                  pidfile=layout.pidfile("redis"), log=layout.log("redis"), cwd=layout.root)
-    wait_for(lambda: port_open(layout.ports.redis), 30, "redis", layout.log("redis"))
+    wait_serving(layout, "redis", lambda: port_open(layout.ports.redis), 30)
 
 
 def start_etcd(layout: SandboxLayout) -> None:
@@ -237,7 +237,7 @@ def start_etcd(layout: SandboxLayout) -> None:
                   "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                   "--initial-cluster", f"sandbox={peer}"],
                  pidfile=layout.pidfile("etcd"), log=layout.log("etcd"), cwd=layout.root)
-    wait_for(lambda: _etcd_healthy(client), 60, "etcd", layout.log("etcd"))
+    wait_serving(layout, "etcd", lambda: _etcd_healthy(client), 60)
 
 
 def _etcd_healthy(client: str) -> bool:
