@@ -98,6 +98,10 @@ def batch_job(spec: ClusterRun, *, seed: int, session: str) -> bai_client.BatchJ
         cluster_size=spec.nodes, cluster_mode=spec.cluster_mode, start_timeout=spec.start_timeout)
 
 
+# Builds a run's batch session from the series' spec, the run's seed and its session name.
+JobBuilder = Callable[..., bai_client.BatchJob]
+
+
 def check_folders(spec: ClusterRun, config: bai_client.APIConfig | None) -> None:
     """The dataset folder must exist (a run never creates it empty); the results folder is made."""
     names = bai_client.vfolder_names(config)
@@ -151,10 +155,10 @@ def bring_description_home(spec: ClusterRun, system: str, config: bai_client.API
 
 
 def run_once(spec: ClusterRun, *, seed: int, config: bai_client.APIConfig | None,
-             say: Callable[[str], None]) -> RunOutcome:
+             say: Callable[[str], None], make_job: JobBuilder = batch_job) -> RunOutcome:
     """One session; whatever ends it, its log is brought home and no session is left behind."""
     session = session_name(spec.benchmark.name)
-    job = batch_job(spec, seed=seed, session=session)
+    job = make_job(spec, seed=seed, session=session)
     say(f"[{session}] {spec.image}: {spec.nodes} node(s) x {spec.resources.slots()}, seed {seed}")
     output: list[str] = []
 
@@ -202,15 +206,17 @@ def report(spec: ClusterRun, outcome: RunOutcome, say: Callable[[str], None]) ->
 
 
 def run_series(spec: ClusterRun, config: bai_client.APIConfig | None = None,
-               say: Callable[[str], None] | None = None) -> int:
-    """`spec.runs` sessions one after another; the first non-zero exit status, else 0."""
+               say: Callable[[str], None] | None = None, make_job: JobBuilder | None = None) -> int:
+    """`spec.runs` sessions one after another; the first non-zero exit status, else 0. `make_job` builds each
+    session (default: the project's benchmark image and run_and_time; implementations/cluster.py: a published
+    implementation's image and launcher)."""
     say = say or (lambda message: print(message, file=sys.stderr, flush=True))
     check_folders(spec, config)
     first_seed = spec.seed if spec.seed is not None else random.SystemRandom().randint(0, 2**31 - 1)
     first_failure = 0
     systems: set[str] = set()
     for offset in range(spec.runs):
-        outcome = run_once(spec, seed=first_seed + offset, config=config, say=say)
+        outcome = run_once(spec, seed=first_seed + offset, config=config, say=say, make_job=make_job or batch_job)
         report(spec, outcome, say)
         if outcome.log is not None:
             systems.add(outcome.log.parent.parent.name)
