@@ -27,6 +27,7 @@ from common.labels.dockerfile import DockerfileError, inject_labels, parse
 from common.labels.rules import RUNTIME_PATH, SERVICE_PORTS, resolve_labels, validate_labels
 from implementations.importer import Implementation
 from implementations.plan import IMPL_IN_IMAGE, LAUNCHER_IN_IMAGE
+from implementations.slurm_world import BOOTSTRAP as BOOTSTRAP_IN_IMAGE
 
 # The modules the launcher runs with in the image (stdlib only; a test imports them in isolation).
 LAUNCHER_MODULES = (
@@ -37,7 +38,6 @@ LAUNCHER_MODULES = (
     "implementations/slurm_world.py",
 )
 BOOTSTRAP = Path(__file__).with_name("bootstrap.sh")
-BOOTSTRAP_IN_IMAGE = "/opt/container/bootstrap.sh"
 IMPLEMENTATION_LABEL = f"{m.LABEL_NS}.implementation"
 STAGE_ALIAS = "mlperf-implementation"
 CONTEXT_DIR = ".mlperf-bai"

@@ -111,6 +111,7 @@ class RunPlan:
             "job_id": self.world.job_id, "job_name": self.session, "seed": seed, "env": self.env,
             "evict": sorted({m.target for m in self.mounts if m.vfolder and m.vfolder != self.results_vfolder}),
             "mkdirs": sorted({m.target for m in self.mounts if m.vfolder and not m.read_only}),
+            "links": [[m.container_path, m.target] for m in self.mounts],
             "results": self.results_dir, "benchmark": self.impl.benchmark, "system": system,
             "not_done": [f"{f.what} ({f.where}): {f.handling}" for f in self.impl.findings],
         }

@@ -39,6 +39,7 @@ from implementations import shell, world
 SPEC_ENV = "MLPERF_IMPL_SPEC"
 LAUNCHER_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MLLOG = b":::MLLOG"
+BOOTSTRAP = "/opt/container/bootstrap.sh"
 
 
 def say(message: str) -> None:
@@ -172,6 +173,11 @@ def run_node(spec: dict[str, Any], node_rank: int, hosts: Sequence[str]) -> int:
     the_world = world.World(tuple(hosts), spec["tasks_per_node"], spec["master_port"], spec["job_id"],
                             job_name=spec["job_name"], submit_dir=spec["workdir"])
     host = hosts[node_rank]
+    for path, target in spec.get("links", []):
+        if os.path.realpath(path) != os.path.realpath(target):
+            say(f"{host}: {path} is not linked to {target}: the image's {BOOTSTRAP} did not make the run's links "
+                "(an image not built by impl.import or impl.convert?)")
+            return 1
     try:
         sourced = shell.source_config(Path(spec["config"]), os.environ, cwd=Path(spec["workdir"]))
     except (shell.ConfigError, OSError) as error:

@@ -37,7 +37,7 @@ def launch(submission: Path, data_dir: Path, tmp_path: Path, config: str, env: d
                                    "RENDEZVOUS_PORT": str(free_port())})
     spec = the_plan.spec(seed=7, system="test-system")
     spec.update(config=str(submission / config), workdir=str(submission), results=str(tmp_path / "run"),
-                evict=evict if evict is not None else [str(data_dir)])
+                evict=evict if evict is not None else [str(data_dir)], links=[])  # nothing at /data here
     done = subprocess.run([sys.executable, "-m", "implementations.slurm_world", "run"], cwd=REPO_ROOT,
                           env={**env, "MLPERF_IMPL_SPEC": json.dumps(spec), "PYTHONPATH": str(REPO_ROOT)},
                           capture_output=True, text=True, timeout=600, check=False)

@@ -54,7 +54,8 @@ def main():
     mllog("init_stop", event="INTERVAL_END")
     mllog("run_start", event="INTERVAL_START")
     for epoch in range(1, epochs + 1):
-        mllog("epoch_start", event="INTERVAL_START", epoch_num=epoch)
+        seen = {"epoch_num": epoch, "samples_count": epoch * len(points)}
+        mllog("epoch_start", event="INTERVAL_START", **seen)
         for start in range(0, len(mine), batch):
             x, y = mine[start:start + batch, 0], mine[start:start + batch, 1]
             optimizer.zero_grad()
@@ -62,12 +63,12 @@ def main():
             dist.all_reduce(weight.grad)
             weight.grad /= WORLD
             optimizer.step()
-        mllog("epoch_stop", event="INTERVAL_END", epoch_num=epoch)
-        mllog("eval_start", event="INTERVAL_START", epoch_num=epoch)
+        mllog("epoch_stop", event="INTERVAL_END", **seen)
+        mllog("eval_start", event="INTERVAL_START", **seen)
         with torch.no_grad():
             error = ((weight[0] * points[:, 0] + weight[1] - points[:, 1]) ** 2).mean().item()
-        mllog("eval_accuracy", error, epoch_num=epoch)
-        mllog("eval_stop", event="INTERVAL_END", epoch_num=epoch)
+        mllog("eval_accuracy", error, **seen)
+        mllog("eval_stop", event="INTERVAL_END", **seen)
     dist.barrier()
     mllog("run_stop", event="INTERVAL_END", status="success" if error < 1.0 else "aborted")
     dist.destroy_process_group()
