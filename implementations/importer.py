@@ -9,6 +9,7 @@ users do (implementations.shell). What the project cannot map is named with its 
 from __future__ import annotations
 
 import re
+import tempfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -108,13 +109,23 @@ class Implementation:
     def config(self, name: str) -> Config:
         path = self.config_path(name)
         sourced = shell.source_config(path)
-        return Config(path.name, path, sourced, _first_int(sourced.exports, NODES_VARS),
-                      _first_int(sourced.exports, GPUS_VARS), _first(sourced.exports, BATCH_VARS))
+        shape = {**self.launch_values(sourced.exports), **sourced.exports}
+        return Config(path.name, path, sourced, _first_int(shape, NODES_VARS), _first_int(shape, GPUS_VARS),
+                      _first(shape, BATCH_VARS))
+
+    def launch_values(self, exports: dict[str, str]) -> dict[str, str]:
+        """What the launch script assumes when a config leaves it unset (run.sub's `: "${DGXNGPU:=8}"`)."""
+        if not self.launch_defaults:
+            return {}
+        names = [*NODES_VARS, *GPUS_VARS, *([self.launch.tasks_var] if self.launch.tasks_var else [])]
+        with tempfile.TemporaryDirectory(prefix="mlperf-defaults-") as scratch:
+            values = shell.evaluate(self.launch_defaults, {**shell.CLEAN_ENV, **exports}, names, cwd=Path(scratch))
+        return {name: value for name, value in values.items() if value}
 
     def tasks_per_node(self, config: Config) -> int:
         """srun's --ntasks-per-node for this config: its GPUs per node, a fixed count, or one per node."""
         if self.launch.tasks_var:
-            value = config.exports.get(self.launch.tasks_var, "")
+            value = {**self.launch_values(config.exports), **config.exports}.get(self.launch.tasks_var, "")
             if not value.isdigit() or int(value) < 1:
                 where = self.launch.line.where if self.launch.line else self.launch.entry
                 raise UnmappableLaunchError(f"{where}: tasks per node come from ${{{self.launch.tasks_var}}}, which "
@@ -224,8 +235,10 @@ def _ruleset(benchmark: str, launch_script: Path | None) -> tuple[str, str]:
         if found and found.group(1) in known:
             return found.group(1), f"{launch_script.name} (MLPERF_RULESET)"
         if found:
-            return known[-1], (f"{launch_script.name} names {found.group(1)}, which mlperf-logging has no "
-                               f"{benchmark} rules for; the last round with it")
+            named = rulesets.version(found.group(1))
+            later = next((r for r in known if rulesets.version(r) >= named), known[-1])
+            return later, (f"{launch_script.name} names {found.group(1)}, which has no {benchmark} rules; the first "
+                           "round with it from there on")
     return known[-1], f"the last round with {benchmark} in mlperf-logging"
 
 

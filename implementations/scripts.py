@@ -175,7 +175,7 @@ def _command(tokens: list[str], root: Path) -> tuple[tuple[str, ...], str, tuple
     command = tokens[:end]
     for i, token in enumerate(command):
         name = token.rsplit("/", 1)[-1]
-        if name and (root / name).is_file() and not name.endswith(".sub"):
+        if name.endswith((".sh", ".py")) and (root / name).is_file():
             return tuple(command[:i]), token, tuple(command[i + 1:])
     return None
 
@@ -195,9 +195,12 @@ def _tasks_per_node(value: str | None, line: Line) -> tuple[bool, str | None, in
                                 "number nor a GPUs-per-node variable")
 
 
-def srun_launch(run_sub: Path, root: Path) -> Launch | None:
-    """The srun line of run.sub that starts a script of the implementation in its container."""
-    for line in logical_lines(run_sub):
+def srun_launch(run_sub: Path, root: Path, entry: str = "run_and_time.sh") -> Launch | None:
+    """The srun line of run.sub that starts the implementation's entry (run_and_time.sh, else the first script of
+    the implementation an srun line starts) in its container."""
+    lines = logical_lines(run_sub)
+    preferred = [line for line in lines if entry in line.text] + [line for line in lines if entry not in line.text]
+    for line in preferred:
         tokens = words(line.text)
         if "srun" not in tokens:
             continue

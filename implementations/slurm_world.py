@@ -59,9 +59,15 @@ def node_command(spec: dict[str, Any], node_rank: int, hosts: Sequence[str]) -> 
             f"--hosts={','.join(hosts)}", f"--spec={json.dumps(spec)}"]
 
 
+# The image's own search paths: the same in every container of the session, and what an SSH login may lack.
+IMAGE_PATHS = ("PATH", "LD_LIBRARY_PATH", "PYTHONPATH")
+
+
 def remote_command(spec: dict[str, Any], node_rank: int, hosts: Sequence[str]) -> list[str]:
-    """What main1 runs over SSH on a sub: `node` in the launcher's folder, with the forwarded environment."""
-    env = [f"{k}={v}" for k, v in sorted(launcher.forwarded_env(os.environ).items()) if k != SPEC_ENV]
+    """What main1 runs over SSH on a sub: `node` in the launcher's folder, with the forwarded environment and the
+    image's search paths (an implementation finds `python` and its libraries through them)."""
+    forwarded = {**{k: os.environ[k] for k in IMAGE_PATHS if k in os.environ}, **launcher.forwarded_env(os.environ)}
+    env = [f"{k}={v}" for k, v in sorted(forwarded.items()) if k != SPEC_ENV]
     script = f'cd "{LAUNCHER_DIR}" && exec "$0" "$@"'
     return ["env", *env, "sh", "-c", script, *node_command(spec, node_rank, hosts)]
 

@@ -50,7 +50,7 @@ class Choice:
     source: str
 
 
-def _version(ruleset: str) -> tuple[int, ...]:
+def version(ruleset: str) -> tuple[int, ...]:
     return tuple(int(part) for part in ruleset.split("."))
 
 
@@ -58,7 +58,7 @@ def _version(ruleset: str) -> tuple[int, ...]:
 def known_rulesets() -> list[str]:
     from mlperf_logging.compliance_checker.mlp_compliance import rule_choices  # noqa: PLC0415 - light CLI
 
-    return sorted((r for r in rule_choices() if _version(r) >= FIRST_MLLOG_RULESET), key=_version)
+    return sorted((r for r in rule_choices() if version(r) >= FIRST_MLLOG_RULESET), key=version)
 
 
 @cache

@@ -9,7 +9,6 @@ import json
 import subprocess
 import sys
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -20,13 +19,7 @@ from common.labels.rules import SERVICE_PORTS
 from common.registry.client import RegistryClient
 from implementations import image, importer
 from implementations.convert import convert, plan_conversion
-from tests.conftest import REPO_ROOT
-from tests.imagebuild.wheelhouse import WheelhouseServer, write_simple_index
-from tests.implementations.conftest import IMPL, SUBMISSION
-
-TORCH_CPU = "torch==2.13.0+cpu"
-WHEELHOUSE = Path("/tmp/mlperf-bai-harness/wheelhouse-impl-cpu")
-WHEELHOUSE_PORT = 47313  # beside the other wheelhouses (47311, 47312); a stable URL keeps the layer cache
+from tests.implementations.conftest import IMPL, SUBMISSION, import_image
 
 
 def test_the_launcher_modules_import_with_the_standard_library_alone(tmp_path: Path) -> None:
@@ -60,31 +53,9 @@ def test_the_final_stage_names_the_last_stage_and_ends_as_root_with_the_labels(s
 
 
 @pytest.fixture(scope="module")
-def wheelhouse() -> Iterator[str]:
-    """PyTorch's CPU wheel and what it needs, served to the build (pip finds the wheel in its configuration)."""
-    stamp = WHEELHOUSE / ".complete"
-    if not stamp.exists():
-        WHEELHOUSE.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "-d", str(WHEELHOUSE), "--only-binary=:all:",
-                        "--python-version", "3.11", TORCH_CPU], check=True, timeout=1800)
-        write_simple_index(WHEELHOUSE)
-        stamp.touch()
-    with WheelhouseServer(WHEELHOUSE, port=WHEELHOUSE_PORT) as server:
-        yield server.index_url
-
-
-@pytest.fixture(scope="module")
 def implementation_image(base_image: str, wheelhouse: str, registry_host: str) -> str:
     """The tests' implementation, built with the project's final stage (impl.import) and pushed."""
-    reference = f"{registry_host}/mlperf-impl-test/tiny-gloo:5.1-cpu"
-    done = subprocess.run([sys.executable, "-m", "invoke", "impl.import", str(SUBMISSION / IMPL), "--image",
-                           reference, "--profile", "cpu", "--build-arg", f"FROM_IMAGE_NAME={base_image}",
-                           "--build-arg", f"PIP_INDEX_URL={wheelhouse}", "--network", "host", "--push", "--insecure"],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=3600, check=False)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    assert f"{reference}: [launcher] pass" in done.stdout
-    assert f"{reference}: [cluster-ssh] pass" in done.stdout
-    return reference
+    return import_image(f"{registry_host}/mlperf-impl-test/tiny-gloo:5.1-cpu", base_image, wheelhouse)
 
 
 @pytest.mark.slow
