@@ -115,3 +115,28 @@ def test_a_run_and_time_alone_is_one_task_per_gpu_unless_it_starts_its_own_worke
     entry.write_text(entry.read_text().replace("exec python -u train.py", "torchrun --nproc_per_node=2 train.py"))
     launch = importer.read_implementation(submission).launch
     assert (launch.per_gpu, launch.fixed_tasks) == (False, 1)
+
+
+def test_what_run_sub_assumes_fills_what_a_config_leaves_unset(submission: Path) -> None:
+    run_sub = submission / "run.sub"
+    run_sub.write_text(run_sub.read_text().replace(': "${NEXP:=1}"', ': "${NEXP:=1}"\n: "${DGXNGPU:=8}"')
+                       .replace("MLPERF_RULESET:=5.1.0", "MLPERF_RULESET:=5.0.0"))
+    config = submission / "config_CPU_2x1x8.sh"
+    config.write_text(config.read_text().replace("export DGXNGPU=1\n", ""))
+    impl = importer.read_implementation(submission)
+    two = impl.config("config_CPU_2x1x8.sh")
+    assert (two.gpus_per_node, impl.tasks_per_node(two)) == (8, 8)
+    assert "DGXNGPU" not in two.exports  # run.sub's default is its own, srun's tasks do not get it
+    assert impl.tasks_per_node(impl.config("config_CPU_1x2x4.sh")) == 2  # a config's own value wins
+    assert (impl.ruleset, impl.ruleset_source) == (
+        "5.1.0", "run.sub names 5.0.0, which has no llama31_8b rules; the first round with it from there on")
+
+
+def test_the_srun_line_of_run_and_time_is_the_launch_not_an_earlier_one(submission: Path) -> None:
+    (submission / "expected-mounts.csv").write_text("key,type\n")
+    run_sub = submission / "run.sub"
+    run_sub.write_text(run_sub.read_text().replace(
+        "srun --ntasks-per-node=1 --container-image", "srun --ntasks-per-node=1 python3 -m mlperf_common.mountcheck "
+        "--expected_mounts_csv expected-mounts.csv\nsrun --ntasks-per-node=1 --container-image"))
+    launch = importer.read_implementation(submission).launch
+    assert (launch.entry, launch.tasks_var) == ("./run_and_time.sh", "DGXNGPU")

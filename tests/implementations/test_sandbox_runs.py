@@ -63,7 +63,7 @@ def data_vfolder(client_config: bai_client.APIConfig) -> Iterator[str]:
 def run(cluster_env: dict[str, str], image: str, config: str, results: Path, *extra: str) -> tuple[str, str]:
     done = invoke(cluster_env, "impl.run", "--impl", str(SUBMISSION / IMPL), "--config", config, "--vfolder", DATA,
                   "--on-cluster", "--image", image, "--results-vfolder", RESULTS, "--cpus-per-node", "1",
-                  "--mem-per-node", "3g", "--seed", "3", "--timeout", "900", "--results-dir", str(results), *extra)
+                  "--mem-per-node", "3g", "--shmem", "1g", "--seed", "3", "--timeout", "900", "--results-dir", str(results), *extra)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-6000:]
     session = re.search(r"\[(mlperf-llama31_8b-[0-9a-f]+)\]", output)
@@ -91,8 +91,8 @@ def check_log(results: Path, output: str) -> Path:
 
 def test_one_container_runs_two_tasks_as_srun_would(cluster_env: dict[str, str], image: str, data_vfolder: str,
                                                     client_config: bai_client.APIConfig, tmp_path: Path) -> None:
-    output, session = run(cluster_env, image, "config_CPU_1x2x4.sh", tmp_path)
-    log = check_log(tmp_path, output)
+    output, session = run(cluster_env, image, "config_CPU_1x2x4.sh", tmp_path / "results")
+    log = check_log(tmp_path / "results", output)
     assert log.parent.parent.name == "bai-1xCPU"
     assert "launcher: world of 2 task(s) on 1 node(s) (main1), 2 per node" in output
     seen = tasks_seen(session, 2, client_config)
@@ -100,13 +100,14 @@ def test_one_container_runs_two_tasks_as_srun_would(cluster_env: dict[str, str],
         ("0", "0", "0", "main1"), ("1", "1", "1", "main1")]
     assert {(t["SLURM_NTASKS"], t["WORLD_SIZE"], t["DGXSYSTEM"], t["cwd"]) for t in seen} == {
         ("2", "2", "CPU_1x2x4", "/workspace/impl")}
-    assert (tmp_path / "systems" / "bai-1xCPU.json").is_file()
+    description = json.loads((tmp_path / "systems" / "bai-1xCPU.json").read_text())  # beside results/
+    assert description["other_software_stack"]["not_done_2"].startswith("page-cache drop on the host (run.sub:18)")
 
 
 def test_two_containers_run_one_task_each_as_one_world(cluster_env: dict[str, str], image: str, data_vfolder: str,
                                                        client_config: bai_client.APIConfig, tmp_path: Path) -> None:
-    output, session = run(cluster_env, image, "config_CPU_2x1x8.sh", tmp_path)
-    check_log(tmp_path, output)
+    output, session = run(cluster_env, image, "config_CPU_2x1x8.sh", tmp_path / "results")
+    check_log(tmp_path / "results", output)
     assert "launcher: node sub1 answers SSH on port 2200" in output
     assert "launcher: world of 2 task(s) on 2 node(s) (main1, sub1), 1 per node" in output
     seen = tasks_seen(session, 2, client_config)
