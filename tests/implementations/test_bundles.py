@@ -83,6 +83,16 @@ def test_download_resumes_a_dropped_file_verifies_it_and_keeps_the_lists(server:
     assert llama_verify.main(["--data-dir", str(data), "--manifest", str(manifest), "--full"]) == 1
 
 
+def test_verify_names_a_file_cut_short_with_both_sizes(server: FaultServer, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = serve_bundles(server, tmp_path, {"c4": {"train.bin": b"x" * 5000}})
+    data = tmp_path / "data"
+    bundles.download(bundles.load_bundles(manifest), data)
+    (data / "8b/c4/train.bin").write_bytes(b"x" * 1000)
+    assert llama_verify.main(["--data-dir", str(data), "--manifest", str(manifest)]) == 1
+    assert f"{data / '8b/c4/train.bin'}: 1000 bytes, expected 5000" in capsys.readouterr().err
+
+
 def test_a_file_that_is_not_what_the_publisher_listed_is_refused(server: FaultServer, tmp_path: Path) -> None:
     manifest = serve_bundles(server, tmp_path, {"tok": {"tokenizer.json": b"{}"}})
     server.add("/data/tok/tokenizer.json", b"[]")  # the server now serves other bytes than the list's md5

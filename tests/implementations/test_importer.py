@@ -134,9 +134,12 @@ def test_what_run_sub_assumes_fills_what_a_config_leaves_unset(submission: Path)
 
 def test_the_srun_line_of_run_and_time_is_the_launch_not_an_earlier_one(submission: Path) -> None:
     (submission / "expected-mounts.csv").write_text("key,type\n")
+    (submission / "run_comm_gemm_overlap_tests.sh").write_text("#!/bin/bash\n")
     run_sub = submission / "run.sub"
     run_sub.write_text(run_sub.read_text().replace(
         "srun --ntasks-per-node=1 --container-image", "srun --ntasks-per-node=1 python3 -m mlperf_common.mountcheck "
-        "--expected_mounts_csv expected-mounts.csv\nsrun --ntasks-per-node=1 --container-image"))
+        "--expected_mounts_csv expected-mounts.csv\n"  # NVIDIA's run.sub checks the mounts, tests overlap first
+        'srun --ntasks-per-node="${DGXNGPU}" slurm2pytorch ./run_comm_gemm_overlap_tests.sh\n'
+        "srun --ntasks-per-node=1 --container-image"))
     launch = importer.read_implementation(submission).launch
-    assert (launch.entry, launch.tasks_var) == ("./run_and_time.sh", "DGXNGPU")
+    assert (launch.entry, launch.wrapper, launch.tasks_var) == ("./run_and_time.sh", (), "DGXNGPU")

@@ -63,7 +63,8 @@ def data_vfolder(client_config: bai_client.APIConfig) -> Iterator[str]:
 def run(cluster_env: dict[str, str], image: str, config: str, results: Path, *extra: str) -> tuple[str, str]:
     done = invoke(cluster_env, "impl.run", "--impl", str(SUBMISSION / IMPL), "--config", config, "--vfolder", DATA,
                   "--on-cluster", "--image", image, "--results-vfolder", RESULTS, "--cpus-per-node", "1",
-                  "--mem-per-node", "3g", "--shmem", "1g", "--seed", "3", "--timeout", "900", "--results-dir", str(results), *extra)
+                  "--mem-per-node", "3g", "--shmem", "1g", "--seed", "3", "--timeout", "900", "--results-dir",
+                  str(results), *extra)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-6000:]
     session = re.search(r"\[(mlperf-llama31_8b-[0-9a-f]+)\]", output)
