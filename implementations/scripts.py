@@ -55,6 +55,9 @@ TASK_STEPS: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (re.compile(r"\bnumactl\b"), "numactl binding",
      "runs inside the container; the container's CPU set may refuse a binding"),
     (re.compile(r"\bsudo\b"), "sudo", "not available to the session's user"),
+    (re.compile(r"\bln\s+-\w*s\w*\s+\S+\s+\"?/[A-Za-z0-9_.-]+\"?\s*$"), "a link at the top of the file system",
+     "only root may make it and a session's user is not root: the task stops there (sessions as root work in one "
+     "container at most: the containers' SSH refuses root)"),
 )
 
 

@@ -143,3 +143,12 @@ def test_the_srun_line_of_run_and_time_is_the_launch_not_an_earlier_one(submissi
         "srun --ntasks-per-node=1 --container-image"))
     launch = importer.read_implementation(submission).launch
     assert (launch.entry, launch.wrapper, launch.tasks_var) == ("./run_and_time.sh", (), "DGXNGPU")
+
+
+def test_what_a_task_does_that_a_container_may_refuse_is_found_with_its_line(submission: Path) -> None:
+    entry = submission / "run_and_time.sh"
+    entry.write_text(entry.read_text().replace("exec python -u train.py",
+                                               'ln -sTf "${DATA_DIR}/coco2017" /coco\n${BINDCMD:-} python -u train.py'))
+    found = {f.what: f.where for f in importer.read_implementation(submission).task_findings}
+    assert found == {"a link at the top of the file system": "run_and_time.sh:16",
+                     "CPU/IB binding helper (bindpcie)": "run_and_time.sh:17"}
