@@ -112,3 +112,16 @@ def test_a_file_the_manifest_expects_but_the_list_does_not_name_is_an_error(serv
                             text=True, check=False, timeout=120)
     assert result.returncode == 1
     assert result.stderr.strip().endswith("tok.md5 does not list vocab.json (the manifest expects them)")
+
+
+def test_prepare_knows_which_benchmarks_have_a_data_recipe() -> None:
+    from invoke import Context, Exit  # noqa: PLC0415
+
+    from implementations import tasks as impl_tasks  # noqa: PLC0415
+
+    with pytest.raises(Exit) as refused:
+        impl_tasks.prepare(Context(), benchmark="maskrcnn")
+    assert (refused.value.code, refused.value.message) == (
+        2, "impl.prepare: no dataset recipe for 'maskrcnn' (the project has: llama31_8b)")
+    prepare = impl_tasks.DATASETS["llama31_8b"].tasks["prepare"]
+    assert {"on_cluster", "upload", "vfolder", "image", "mirror", "from_dir"} <= set(prepare.help)
