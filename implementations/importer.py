@@ -251,7 +251,7 @@ def read_implementation(root: Path, *, benchmark: str | None = None, dockerfile:
     bench = _known_benchmark(bench, str(root))
     docker = find_dockerfile(root, dockerfile)
     configs = config_names(root)
-    missing = ([] if docker else ["a Dockerfile"]) + ([] if configs else ["config_<SYSTEM>.sh files"])
+    missing = ([] if docker else ["Dockerfile"]) + ([] if configs else ["config_<SYSTEM>.sh files"])
     has_entry = any((root / n).is_file() for n in (ENTRY, RUN_SUB, DOCKER_RUNNER))
     if missing and not has_entry:
         missing.append(f"{ENTRY} or {RUN_SUB}")

@@ -54,7 +54,7 @@ def test_a_config_that_unsets_and_fails_is_reported(submission: Path) -> None:
 
 
 @pytest.mark.parametrize(("remove", "missing"), [
-    (["Dockerfile"], "it has no a Dockerfile"),
+    (["Dockerfile"], "it has no Dockerfile"),
     (["config_CPU_1x2x4.sh", "config_CPU_2x1x8.sh", "config_common.sh"], "no config_<SYSTEM>.sh files"),
 ])
 def test_a_folder_without_what_an_implementation_has_is_refused_naming_it(submission: Path, remove: list[str],
@@ -71,7 +71,7 @@ def test_a_folder_with_nothing_of_an_implementation_names_every_missing_part(tmp
     (folder / "README.md").write_text("nothing here\n")
     with pytest.raises(importer.NotAnImplementationError) as error:
         importer.read_implementation(folder)
-    assert str(error.value).endswith("is not an MLPerf implementation: it has no a Dockerfile, no config_<SYSTEM>.sh "
+    assert str(error.value).endswith("is not an MLPerf implementation: it has no Dockerfile, no config_<SYSTEM>.sh "
                                      "files, no run_and_time.sh or run.sub")
 
 

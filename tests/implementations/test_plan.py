@@ -123,7 +123,7 @@ def test_an_unmappable_launch_and_a_folder_that_is_no_implementation_are_refused
     assert result.returncode == 2
     assert result.stderr.startswith("impl.run: run.sub:20: `srun -l --mpi=pmix --ntasks=$TOTAL")
     result = run_task(impl=str(tmp_path), config="x", dry_run=True, benchmark="llama31_8b")
-    assert result.returncode == 2 and "is not an MLPerf implementation: it has no a Dockerfile" in result.stderr
+    assert result.returncode == 2 and "is not an MLPerf implementation: it has no Dockerfile" in result.stderr
 
 
 def test_fewer_nodes_than_the_config_is_for_is_planned_with_a_warning(submission: Path) -> None:
