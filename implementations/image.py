@@ -32,7 +32,7 @@ from implementations.slurm_world import BOOTSTRAP as BOOTSTRAP_IN_IMAGE
 # The modules the launcher runs with in the image (stdlib only; a test imports them in isolation).
 LAUNCHER_MODULES = (
     "common/__init__.py", "common/atomic.py", "common/mlperf/__init__.py", "common/mlperf/launcher.py",
-    "common/mlperf/page_cache.py", "common/mlperf/results.py", "common/results/__init__.py",
+    "common/mlperf/results.py", "common/results/__init__.py",
     "common/results/layout.py", "common/results/logs.py", "common/results/systems.py",
     "implementations/__init__.py", "implementations/shell.py", "implementations/world.py",
     "implementations/slurm_world.py",

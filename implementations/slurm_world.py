@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from common.mlperf import launcher, page_cache, results
+from common.mlperf import launcher, results
 from common.results import layout, systems
 from common.results.logs import read_log
 from implementations import shell, world
@@ -44,6 +44,33 @@ BOOTSTRAP = "/opt/container/bootstrap.sh"
 
 def say(message: str) -> None:
     launcher.say(message)
+
+
+def evict(roots: list[Path]) -> tuple[int, int, list[str]]:
+    """Evict every file under `roots` from the page cache (posix_fadvise DONTNEED), which any user may do for
+    files it can read: a container's stand-in for the host's cache drop. (files, bytes, failures)."""
+    files = size = 0
+    failures: list[str] = []
+    for root in roots:
+        if not os.path.exists(root):
+            failures.append(f"{root}: no such file or directory")
+        paths = [str(root)] if os.path.isfile(root) else [
+            os.path.join(folder, name) for folder, _, names in os.walk(root, followlinks=True) for name in names]
+        for path in paths:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError as error:
+                failures.append(f"{path}: {error.strerror}")
+                continue
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                files += 1
+                size += os.fstat(fd).st_size
+            except OSError as error:
+                failures.append(f"{path}: {error.strerror}")
+            finally:
+                os.close(fd)
+    return files, size, failures
 
 
 def mllog_line(key: str, value: Any, **metadata: Any) -> str:
@@ -189,7 +216,7 @@ def run_node(spec: dict[str, Any], node_rank: int, hosts: Sequence[str]) -> int:
     except (shell.ConfigError, OSError) as error:
         say(f"{host}: {error}")
         return 1
-    files, size, failures = page_cache.evict([Path(p) for p in spec.get("evict", [])])
+    files, size, failures = evict([Path(p) for p in spec.get("evict", [])])
     for failure in failures[:5]:
         say(f"{host}: not evicted from the page cache: {failure}")
     say(f"{host}: evicted {files} data file(s) ({size / 1e9:.2f} GB) from the page cache")
