@@ -50,7 +50,7 @@ USER root
 RUN command -v ssh >/dev/null 2>&1 || {{ (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \\
         --no-install-recommends openssh-client && rm -rf /var/lib/apt/lists/*) || dnf install -y openssh-clients \\
         || yum install -y openssh-clients || apk add --no-cache openssh-client; }}
-RUN python3 -c "import sys; assert sys.version_info >= (3, 8), sys.version" \\
+RUN python3 -c "import sys; assert sys.version_info >= (3, 10), 'the launcher needs 3.10+, not ' + sys.version" \\
     && {{ test -x /usr/bin/python3 || ln -s "$(command -v python3)" /usr/bin/python3; }}
 COPY {CONTEXT_DIR}/launcher/ {LAUNCHER_IN_IMAGE}/
 COPY {CONTEXT_DIR}/implementation/ {IMPL_IN_IMAGE}/

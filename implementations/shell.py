@@ -6,8 +6,8 @@ themselves and compute values with `$(( ))`, `$(...)` and `if`. Bash itself foll
 submitter's host did, so the configs are evaluated by bash, never re-implemented: what a config exports is what
 srun hands every task. The files it sourced are recorded on the way (a `source`/`.` that logs its argument).
 
-Stdlib only, and kept to what Python 3.8 runs: the image's launcher (implementations.slurm_world) sources the
-chosen config with this module inside the implementation's own image.
+Stdlib only: the image's launcher (implementations.slurm_world) sources the chosen config with this module inside
+the implementation's own image, with the image's Python (3.10 or newer).
 """
 
 from __future__ import annotations

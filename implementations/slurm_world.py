@@ -12,7 +12,8 @@ from the page cache and logs `cache_clear` (run.sub's drop of the host's cache, 
 and starts one task per GPU with the environment srun gives (implementations.world) through the launcher's
 per-node hook.
 
-Stdlib only and kept to what Python 3.8 runs: the image's own Python runs it, from /opt/mlperf-bai.
+Stdlib only: the image's own Python runs it, from /opt/mlperf-bai; 3.10 or newer, as the shared modules it
+imports need (common.mlperf.launcher, common.results).
 """
 
 from __future__ import annotations

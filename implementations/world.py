@@ -7,7 +7,7 @@ slurm2pytorch derives them from SLURM's), and MPI-style ones read OpenMPI's OMPI
 all three sets, consistent with each other, so an entry finds whichever it reads. Node 0 is Backend.AI's main1,
 where rank 0 and the MLPerf log stay.
 
-Stdlib only, and kept to what Python 3.8 runs: the image's launcher computes its node's tasks with it.
+Stdlib only: the image's launcher computes its node's tasks with it, with the image's Python (3.10 or newer).
 """
 
 from __future__ import annotations
