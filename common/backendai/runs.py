@@ -106,6 +106,10 @@ def batch_job(spec: ClusterRun, *, seed: int, session: str) -> bai_client.BatchJ
         output_file=(spec.results_vfolder, f"{session}/{OUTPUT_FILE}"), resource_group=spec.resource_group)
 
 
+# Builds a run's batch session from the series' spec, the run's seed and its session name.
+JobBuilder = Callable[..., bai_client.BatchJob]
+
+
 def check_folders(spec: ClusterRun, config: bai_client.APIConfig | None) -> None:
     """The dataset folder must exist (a run never creates it empty); the results folder is made."""
     names = bai_client.vfolder_names(config)
@@ -194,10 +198,10 @@ def placement_fields(fields: Mapping[str, object], system: str, containers: int,
 
 
 def run_once(spec: ClusterRun, *, seed: int, config: bai_client.APIConfig | None,
-             say: Callable[[str], None]) -> RunOutcome:
+             say: Callable[[str], None], make_job: JobBuilder = batch_job) -> RunOutcome:
     """One session; whatever ends it, its log is brought home and no session is left behind."""
     session = session_name(spec.benchmark.name)
-    job = batch_job(spec, seed=seed, session=session)
+    job = make_job(spec, seed=seed, session=session)
     say(f"[{session}] {spec.image}: {spec.nodes} node(s) x {spec.resources.slots()}, seed {seed}")
     output: collections.deque[str] = collections.deque(maxlen=OUTPUT_TAIL)
 
@@ -249,8 +253,10 @@ def report(spec: ClusterRun, outcome: RunOutcome, say: Callable[[str], None]) ->
 
 
 def run_series(spec: ClusterRun, config: bai_client.APIConfig | None = None,
-               say: Callable[[str], None] | None = None) -> int:
-    """`spec.runs` sessions one after another; the first non-zero exit status, else 0."""
+               say: Callable[[str], None] | None = None, make_job: JobBuilder | None = None) -> int:
+    """`spec.runs` sessions one after another; the first non-zero exit status, else 0. `make_job` builds each
+    session (default: the project's benchmark image and run_and_time; implementations/cluster.py: a published
+    implementation's image and launcher)."""
     say = say or (lambda message: print(message, file=sys.stderr, flush=True))
     bai_client.check_before_start(batch_job(spec, seed=0, session="preflight"), config, say)
     check_folders(spec, config)
@@ -259,7 +265,7 @@ def run_series(spec: ClusterRun, config: bai_client.APIConfig | None = None,
     systems: set[str] = set()
     probes: list[Path] = []
     for offset in range(spec.runs):
-        outcome = run_once(spec, seed=first_seed + offset, config=config, say=say)
+        outcome = run_once(spec, seed=first_seed + offset, config=config, say=say, make_job=make_job or batch_job)
         report(spec, outcome, say)
         if outcome.log is not None and outcome.log.name.startswith(f"{results.PROBE}_"):
             probes.append(outcome.log)

@@ -77,8 +77,9 @@ def image_labels(entry: m.Entry, target: Target, options: BuildOptions) -> dict[
     return labels
 
 
-def _stream_build(client: docker.APIClient, log: TextIO, what: str, **kwargs) -> str:
-    """Run one build, echoing its output; returns the image id."""
+def stream_build(client: docker.APIClient, log: TextIO, what: str, **kwargs) -> str:
+    """Run one build, echoing its output; returns the image id. The context is the repository unless a
+    `fileobj` with `custom_context=True` brings its own (implementations/image.py)."""
     image_id = None
     chunks: Iterator[dict] = client.build(path=str(m.ROOT), rm=True, forcerm=True, decode=True, **kwargs)
     for chunk in chunks:
@@ -102,7 +103,7 @@ def build_entry(client: docker.APIClient, entry: m.Entry, target: Target, option
     pip = {"PIP_INDEX_URL": options.pip_index_url} if options.pip_index_url else {}
     common = {"network_mode": options.network_mode, "nocache": options.nocache}
     runtime_tag = f"{RUNTIME_REPOSITORY}:{entry.tag(target.matrix.version)}"
-    _stream_build(client, log, f"entry {entry.name}: runtime image ({m.RUNTIME_DOCKERFILE})",
+    stream_build(client, log, f"entry {entry.name}: runtime image ({m.RUNTIME_DOCKERFILE})",
                   dockerfile=m.RUNTIME_DOCKERFILE, tag=runtime_tag, **common,
                   buildargs={"BASE_IMAGE": options.base_image or entry.base_image,
                              "PYTHON_VERSION": entry.py,
@@ -115,7 +116,7 @@ def build_entry(client: docker.APIClient, entry: m.Entry, target: Target, option
     with tempfile.TemporaryDirectory(prefix="mlperf-image-") as tmp:
         dockerfile = Path(tmp) / "Dockerfile"
         dockerfile.write_text(labelled.text)
-        image_id = _stream_build(client, log, f"entry {entry.name}: benchmark image ({entry.dockerfile})",
+        image_id = stream_build(client, log, f"entry {entry.name}: benchmark image ({entry.dockerfile})",
                                  dockerfile=str(dockerfile), tag=reference, **common,
                                  buildargs={"BASE_IMAGE": runtime_tag, **pip})
     immutable = target.immutable_reference(entry)

@@ -41,6 +41,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -427,6 +428,29 @@ def run_node(trainer: Sequence[str], *, node_rank: int, nnodes: int, master_addr
         if readable and not os.read(sys.stdin.fileno(), 4096):  # EOF: main1 or the connection is gone
             stop([proc])
     return exit_status(proc.returncode)
+
+
+def run_tasks(tasks: Sequence[tuple[str, Sequence[str], Mapping[str, str]]], *, cwd: str | None = None) -> int:
+    """The per-node hook for worlds started task by task instead of by torchrun (what srun does: one process
+    per GPU, each with its own environment; implementations.slurm_world). Each task runs in its own process
+    group; the first that fails stops the others, and all stop when main1 closes this node's connection
+    (stdin reaches EOF). The worst exit status."""
+    nodes: list[tuple[str, subprocess.Popen[bytes]]] = []
+    try:
+        for name, command, env in tasks:
+            nodes.append((name, subprocess.Popen(list(command), env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL,
+                                                 start_new_session=True)))
+    except BaseException:
+        stop([proc for _, proc in nodes])
+        raise
+    threading.Thread(target=_stop_at_eof, args=([proc for _, proc in nodes],), daemon=True).start()
+    return supervise(nodes)
+
+
+def _stop_at_eof(processes: Sequence[subprocess.Popen[bytes]]) -> None:
+    while os.read(sys.stdin.fileno(), 4096):
+        pass
+    stop(processes)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -5,14 +5,17 @@ The rulesets, the benchmarks of each round and the required run counts come from
 checker. Only `:::MLLOG` rulesets (0.7.0 on) are offered: 0.6.0 logs use another line format.
 
 A folder's ruleset: `--ruleset` when given; else what the logs say; else the benchmark's default,
-the last round that had it (maskrcnn: 3.1.0, gnmt: 0.7.0). Logs say it when they pin it down:
-closed-division logs without `gradient_accumulation_steps`, which the closed rules require from
-1.0.0 on, are 0.7.0 logs.
+the last round that had it (maskrcnn: 3.1.0, gnmt: 0.7.0, llama31_8b: 6.1.0). Logs say it when the
+newest rounds require keys none of them has: the newest round whose required keys (the checker's
+EXACTLY_ONE and AT_LEAST_ONE rules for the logs' division) one of the logs has is taken. Closed
+0.7.0 logs lack `gradient_accumulation_steps`, which the closed rules require from 1.0.0 on;
+llama31_8b logs of 5.1 and 6.0 lack the `lowest_numerical_precision_*` keys 6.1.0 requires.
 
 API:
 - `known_rulesets() -> list[str]`, `rulesets_for(benchmark) -> list[str]` (oldest first)
 - `default_ruleset(benchmark) -> str | None`
 - `choose(benchmark, logs, requested) -> Choice`: ruleset (None when none fits) and why
+- `required_keys(ruleset, benchmark, division) -> frozenset[str]`: what a round's rules require in a log
 - `required_runs(benchmark) -> int | None`, `max_dropped(benchmark) -> int`
 - `QUALITY_TARGETS[benchmark] -> {metric: target}`, `metrics(value) -> {metric: value}`
 """
@@ -22,7 +25,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 from typing import Any
+
+import yaml
 
 from common.results.logs import RunLog
 
@@ -36,7 +42,6 @@ QUALITY_TARGETS: dict[str, dict[str, float]] = {
     "gnmt": {"BLEU": 0.240},
 }
 _SCALAR_METRIC = {"gnmt": "BLEU"}
-_FROM_1_0_CLOSED = "gradient_accumulation_steps"
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,7 @@ class Choice:
     source: str
 
 
-def _version(ruleset: str) -> tuple[int, ...]:
+def version(ruleset: str) -> tuple[int, ...]:
     return tuple(int(part) for part in ruleset.split("."))
 
 
@@ -53,7 +58,7 @@ def _version(ruleset: str) -> tuple[int, ...]:
 def known_rulesets() -> list[str]:
     from mlperf_logging.compliance_checker.mlp_compliance import rule_choices  # noqa: PLC0415 - light CLI
 
-    return sorted((r for r in rule_choices() if _version(r) >= FIRST_MLLOG_RULESET), key=_version)
+    return sorted((r for r in rule_choices() if version(r) >= FIRST_MLLOG_RULESET), key=version)
 
 
 @cache
@@ -99,10 +104,34 @@ def choose(benchmark: str, logs: Iterable[RunLog], requested: str | None) -> Cho
         return Choice(None, f"no MLPerf Training round from 0.7.0 on has a benchmark named {benchmark!r}")
     if len(candidates) == 1:
         return Choice(candidates[0], f"the only round with {benchmark}")
-    closed = [log for log in logs if log.problem is None and log.submission.get("division") == "closed"]
-    if "0.7.0" in candidates and closed and all(_FROM_1_0_CLOSED not in log.keys for log in closed):
-        return Choice("0.7.0", f"detected: closed-division logs without {_FROM_1_0_CLOSED}")
+    readable = [log for log in logs if log.problem is None]
+    for newer, ruleset in enumerate(reversed(candidates)):
+        if readable and not any(required_keys(ruleset, benchmark, log.submission.get("division", "closed")) <= log.keys
+                                for log in readable):
+            continue
+        if newer == 0:
+            break
+        missing = sorted(required_keys(candidates[-1], benchmark, readable[0].submission.get("division", "closed"))
+                         - readable[0].keys)
+        return Choice(ruleset, f"detected: the newest round whose required keys the logs have ({candidates[-1]} "
+                               f"also requires {', '.join(missing[:3])})")
     return Choice(candidates[-1], f"default: the last round with {benchmark}")
+
+
+@cache
+def required_keys(ruleset: str, benchmark: str, division: str) -> frozenset[str]:
+    """The keys the checker's rules of a round require in a log (EXACTLY_ONE or AT_LEAST_ONE), from its YAML."""
+    folder = resources.files("mlperf_logging.compliance_checker") / f"{USAGE}_{ruleset}"
+    names: set[str] = set()
+    for name in ("common.yaml", f"{division}_common.yaml", f"{division}_{benchmark}.yaml"):
+        rules = folder / name
+        if not rules.is_file():
+            continue
+        for rule in yaml.safe_load(rules.read_text()) or []:
+            key = rule.get("KEY") if isinstance(rule, dict) else None
+            if isinstance(key, dict) and key.get("REQ") in ("EXACTLY_ONE", "AT_LEAST_ONE"):
+                names.add(key["NAME"])
+    return frozenset(names)
 
 
 def metrics(benchmark: str, value: Any) -> dict[str, float]:

@@ -11,8 +11,11 @@ from common.results import published
 
 def test_the_project_figures_carry_a_source_for_each_benchmark() -> None:
     entries = published.load()
-    assert {e.benchmark for e in entries} == {"maskrcnn", "gnmt"}
+    assert {e.benchmark for e in entries} == {"maskrcnn", "gnmt", "llama31_8b"}
     assert {e.round for e in entries if e.benchmark == "maskrcnn"} >= {"v0.7", "v3.0", "v3.1"}
+    llama = {(e.accelerators, e.nodes) for e in entries if e.benchmark == "llama31_8b"}
+    assert {("8x NVIDIA B200-SXM-180GB", 1), ("64x NVIDIA B200-SXM-180GB", 8),
+            ("64x NVIDIA H100-SXM5-80GB", 8)} <= llama
     assert all(e.source and e.minutes > 0 for e in entries)
     dgx_a100 = {(e.benchmark, e.minutes) for e in entries if e.system == "DGX A100" and e.round == "v0.7"}
     assert dgx_a100 == {("maskrcnn", 82.16), ("gnmt", 7.81)}

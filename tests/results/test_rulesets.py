@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.results import rulesets
-from common.results.logs import read_log
+from common.results.logs import RunLog, read_log
 from object_detection.run_and_time import BENCHMARK as MASKRCNN
 from tests.results.generated import Run, write_log
 from translation.run_and_time import GNMT
@@ -30,6 +30,22 @@ def test_logs_pin_down_0_7_0_only_when_every_closed_log_lacks_the_1_0_key(tmp_pa
     mixed = rulesets.choose("maskrcnn", [old, new], None)
     assert mixed == rulesets.Choice("3.1.0", "default: the last round with maskrcnn")
     assert rulesets.choose("bogus", [old], None).ruleset is None
+
+
+def test_logs_of_an_older_round_are_scored_by_the_newest_round_whose_required_keys_they_have() -> None:
+    assert "lowest_numerical_precision_in_linear" in rulesets.required_keys("6.1.0", "llama31_8b", "closed")
+    assert "lowest_numerical_precision_in_linear" not in rulesets.required_keys("6.0.0", "llama31_8b", "closed")
+    keys_of_5_1 = rulesets.required_keys("5.1.0", "llama31_8b", "closed") | {"cache_clear"}
+    log_5_1 = RunLog(Path("result_0.txt"), 0, 60_000, "success", {"division": "closed"}, keys_of_5_1)
+    choice = rulesets.choose("llama31_8b", [log_5_1], None)
+    assert choice.ruleset == "6.0.0"
+    assert choice.source.startswith("detected: the newest round whose required keys the logs have (6.1.0 also "
+                                    "requires ")
+    log_6_1 = RunLog(Path("result_0.txt"), 0, 60_000, "success", {"division": "closed"},
+                     rulesets.required_keys("6.1.0", "llama31_8b", "closed"))
+    assert rulesets.choose("llama31_8b", [log_6_1, log_5_1], None) == rulesets.Choice(
+        "6.1.0", "default: the last round with llama31_8b")
+    assert rulesets.choose("llama31_8b", [], None).ruleset == "6.1.0"
 
 
 def test_eval_values_become_named_metrics() -> None:

@@ -1,0 +1,1 @@
+"""Published MLPerf implementations (MLCommons submission folders) as Backend.AI runs."""
