@@ -4,8 +4,8 @@ the project's client (common/backendai/api.py: status polls, output read from a 
 what it added) and the client it replaced (the 23.09 SDK: an event stream, status polls, the whole
 container log fetched every 3 s), each following the same batch session that prints a line of 100
 bytes every second for --minutes; a counting TCP proxy between client and manager gives the requests
-made and the bytes each way. The project's client is also measured without an output folder (the
-container log, every 10 s).
+made and the bytes each way (one proxy per client; the three follow their sessions at the same time). The
+project's client is also measured without an output folder (the container log, every 10 s).
 
 The peer is the previous tree of the project (a checkout, e.g. `git worktree add /tmp/old-client
 <commit before the client change>`), run by a Python that has backend.ai-client 23.9 (Python 3.11):
@@ -24,6 +24,8 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -106,7 +108,7 @@ def command(minutes: float) -> str:
 
 def ours(proxy: CountingProxy, image: str, minutes: float, environ: dict[str, str], *, folder: bool) -> Counts:
     config = bai_client.api_config({**environ, "BACKEND_ENDPOINT": proxy.endpoint})
-    name = f"perf-client-{int(time.time())}"
+    name = f"perf-client-{uuid.uuid4().hex[:8]}"
     mounts = {"perf-client-out": None} if folder else {}
     if folder:
         bai_client.ensure_vfolder("perf-client-out", config=config)
@@ -146,13 +148,18 @@ def main() -> int:
     args = parser.parse_args()
     environ = {**os.environ, **dict(line.split("=", 1) for line in args.client_env.read_text().splitlines()
                                     if "=" in line)}
-    proxy = CountingProxy(environ["BACKEND_ENDPOINT"])
+    runs = {
+        "previous client (23.09 SDK: events + whole log)":
+            lambda proxy: theirs(proxy, args.image, args.minutes, environ, args.old_tree, args.old_python),
+        "this client, output file in a folder":
+            lambda proxy: ours(proxy, args.image, args.minutes, environ, folder=True),
+        "this client, container log": lambda proxy: ours(proxy, args.image, args.minutes, environ, folder=False),
+    }
     print(f"one batch session printing 100 bytes a second for {args.minutes:g} minutes, followed by each client:")
-    show("previous client (23.09 SDK: events + whole log)", theirs(proxy, args.image, args.minutes, environ,
-                                                                   args.old_tree, args.old_python), args.minutes)
-    show("this client, output file in a folder", ours(proxy, args.image, args.minutes, environ, folder=True),
-         args.minutes)
-    show("this client, container log", ours(proxy, args.image, args.minutes, environ, folder=False), args.minutes)
+    with ThreadPoolExecutor(len(runs)) as pool:
+        counted = {name: pool.submit(run, CountingProxy(environ["BACKEND_ENDPOINT"])) for name, run in runs.items()}
+    for name, future in counted.items():
+        show(name, future.result(), args.minutes)
     return 0
 
 
