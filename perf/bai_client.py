@@ -4,7 +4,7 @@ the project's client (common/backendai/api.py: status polls, output read from a 
 what it added) and the client it replaced (the 23.09 SDK: an event stream, status polls, the whole
 container log fetched every 3 s), each following the same batch session that prints a line of 100
 bytes every second for --minutes; a counting TCP proxy between client and manager gives the requests
-made and the bytes each way (one proxy per client; the three follow their sessions at the same time). The
+made and the bytes each way (one proxy per client, one client after the other). The
 project's client is also measured without an output folder (the container log, every 10 s).
 
 The peer is the previous tree of the project (a checkout, e.g. `git worktree add /tmp/old-client
@@ -24,7 +24,6 @@ import subprocess
 import sys
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -155,10 +154,8 @@ def main() -> int:
         "this client, container log": lambda proxy: ours(proxy, args.image, args.minutes, environ, folder=False),
     }
     print(f"one batch session printing 100 bytes a second for {args.minutes:g} minutes, followed by each client:")
-    with ThreadPoolExecutor(len(runs)) as pool:
-        counted = {name: pool.submit(run, CountingProxy(environ["BACKEND_ENDPOINT"])) for name, run in runs.items()}
-    for name, future in counted.items():
-        show(name, future.result(), args.minutes)
+    for name, run in runs.items():
+        show(name, run(CountingProxy(environ["BACKEND_ENDPOINT"])), args.minutes)
     return 0
 
 
