@@ -60,10 +60,12 @@ def test_status_reports_the_alive_agent_its_resources_and_the_mock_gpus(sandbox:
     assert all(report["services"].values()), report["services"]
     assert report["version"] == sandbox.line.release
     assert server.version == parse_version(sandbox.line.release)
-    [agent] = report["agents"]
-    assert agent["id"] == sandbox.agent_id and agent["status"] == "ALIVE"
-    assert float(agent["available"]["cpu"]) >= 1
-    assert float(agent["available"]["cuda.device"]) == 4
+    agents = {agent["id"]: agent for agent in report["agents"]}
+    assert set(agents) == set(sandbox.agent_ids(options_for(sandbox.line.name).agents))
+    for agent in agents.values():
+        assert agent["status"] == "ALIVE"
+        assert float(agent["available"]["cpu"]) >= 1
+        assert float(agent["available"]["cuda.device"]) == 4
     text = control.format_status(report)
     assert str(sandbox.client_env) in text and f"Backend.AI {sandbox.line.release}" in text
     assert bootstrap.load_secrets(sandbox)["secret_key"] not in text
@@ -177,7 +179,7 @@ def test_request_below_the_image_minimum_is_refused(batch_image: str, client_con
 
 def test_unknown_image_is_refused_with_a_hint(project_repo: str, client_config) -> None:
     job = bai_client.BatchJob(image=f"{project_repo}/never-pushed:1.0", command="true")
-    with pytest.raises(bai_client.RequestRejectedError, match=r"bai\.register"):
+    with pytest.raises(bai_client.ImageNotRegisteredError, match=r"does not know .* register it: invoke bai\.register"):
         bai_client.run_batch(job, config=client_config)
 
 
