@@ -20,11 +20,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -47,6 +48,8 @@ class Counts:
     requests: int = 0
     sent: int = 0
     received: int = 0
+    # requests by what they ask for: session logs, GraphQL (status), folders and transfers, other
+    kinds: dict[str, int] = field(default_factory=dict)
 
 
 class CountingProxy:
@@ -78,8 +81,11 @@ class CountingProxy:
             while chunk := await reader.read(65536):
                 if upstream:
                     self.counts.sent += len(chunk)
-                    self.counts.requests += sum(chunk.count(m) for m in (b"GET /", b"POST /", b"DELETE /",
-                                                                         b"PATCH /", b"HEAD /"))
+                    for path in re.findall(rb"^(?:GET|POST|DELETE|PATCH|HEAD) (\S+) HTTP", chunk, re.M):
+                        self.counts.requests += 1
+                        kind = ("logs" if b"/logs" in path else "graphql" if b"/admin/gql" in path else
+                                "folders" if b"/folders" in path else "events" if b"/events" in path else "other")
+                        self.counts.kinds[kind] = self.counts.kinds.get(kind, 0) + 1
                 else:
                     self.counts.received += len(chunk)
                 writer.write(chunk)
@@ -132,7 +138,8 @@ def theirs(proxy: CountingProxy, image: str, minutes: float, environ: dict[str, 
 
 
 def show(name: str, counts: Counts, minutes: float) -> None:
-    print(f"{name:48} {counts.requests:6d} requests ({counts.requests / minutes:6.1f}/min), "
+    kinds = ", ".join(f"{kind} {number}" for kind, number in sorted(counts.kinds.items()))
+    print(f"{name:48} {counts.requests:6d} requests ({counts.requests / minutes:6.1f}/min: {kinds}), "
           f"{counts.received / 1e6:8.2f} MB from the manager, {counts.sent / 1e6:6.2f} MB to it")
 
 

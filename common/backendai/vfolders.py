@@ -7,7 +7,8 @@
 - Since 24.03 deleting a folder moves it to the trash (delete-pending) where it keeps its name; so a delete
   also deletes it from the trash and purges its row (24.03.0-24.03.2 list delete-complete folders for good).
 - Files travel through the storage proxy: a token from the manager, then tus PATCHes up and HTTP GETs down
-  (with a Range to read only what a growing file added since the last read).
+  (a growing file is read with a Range, only what it added since the last read, with one token for as long
+  as the proxy takes it).
 - The file listing takes its path in the query: 26.x reads only the query and silently lists the root for
   a path in a GET's JSON body (which 23.09's SDK sent).
 """
@@ -196,20 +197,32 @@ def download(api: API, name: str, path: str, dest: Path) -> Path:
     return dest
 
 
-def read_from(api: API, name: str, path: str, offset: int) -> bytes:
-    """What a growing file holds past `offset` (b"" while it does not exist yet): the tail of a long run's
-    output costs what it added, not the whole file again."""
-    try:
-        url, token = _transfer(api, name, "download", {"path": path})
-    except APIError as error:
-        if error.status in (400, 404):
-            return b""
-        raise
-    response = api.http.get(url, params={"token": token}, headers={"Range": f"bytes={offset}-"},
-                            timeout=TRANSFER_TIMEOUT)
-    if response.status_code in (404, 416):  # not written yet; nothing past the offset
+class GrowingFile:
+    """A file a session writes, read past what was read before: the output of a long run costs what it
+    added, and one download token serves every read until the storage proxy refuses it (then a new one)."""
+
+    def __init__(self, api: API, folder: str, path: str) -> None:
+        self.api, self.folder, self.path = api, folder, path
+        self._grant: tuple[str, str] | None = None
+
+    def read_from(self, offset: int) -> bytes:
+        """What the file holds past `offset` (b"" while it does not exist yet)."""
+        for fresh in (False, True):
+            if self._grant is None or fresh:
+                try:
+                    self._grant = _transfer(self.api, self.folder, "download", {"path": self.path})
+                except APIError as error:
+                    if error.status in (400, 404):  # not written yet
+                        return b""
+                    raise
+            url, token = self._grant
+            response = self.api.http.get(url, params={"token": token}, headers={"Range": f"bytes={offset}-"},
+                                         timeout=TRANSFER_TIMEOUT)
+            if response.status_code in (404, 416):  # not written yet; nothing past the offset
+                return b""
+            if response.status_code < 400:
+                # A server that ignores Range answers 200 with the whole file.
+                return response.content if response.status_code == 206 else response.content[offset:]
+            if fresh:
+                raise _proxy_error(self.api, response, f"reading {self.path} of {self.folder}")
         return b""
-    if response.status_code >= 400:
-        raise _proxy_error(api, response, f"reading {path} of {name}")
-    # A server that ignores Range answers 200 with the whole file.
-    return response.content if response.status_code == 206 else response.content[offset:]

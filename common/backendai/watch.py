@@ -65,6 +65,7 @@ class Output:
         self.from_file = FileFollower(self.framed)
         self.from_log = OutputFollower(self.framed)
         self.next_read = 0.0
+        self.growing: vfolders.GrowingFile | None = None
 
     def poll(self, api: API, session_id: str, *, final: bool = False, log: str | None = None) -> None:
         """Hand on the new lines (`log`: the container log, where the caller has just read it)."""
@@ -73,8 +74,9 @@ class Output:
             return
         self.next_read = now + (OUTPUT_POLL_SECONDS if self.file else LOG_POLL_SECONDS)
         if self.file:
-            folder, path = self.file
-            lines = self.from_file.feed(vfolders.read_from(api, folder, path, self.from_file.offset))
+            if self.growing is None:
+                self.growing = vfolders.GrowingFile(api, *self.file)
+            lines = self.from_file.feed(self.growing.read_from(self.from_file.offset))
         else:
             lines = self.from_log.feed(container_log(api, session_id) if log is None else log)
         if self.on_output is not None:
