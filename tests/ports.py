@@ -8,13 +8,9 @@ import socket
 from collections.abc import Iterable
 
 from common.backendai.sandbox.layout import SandboxPorts
+from tests.harness.system import free_port
 
-
-def free_port() -> int:
-    """A TCP port nothing listens on now (the kernel's choice)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+__all__ = ["free_port", "free_sandbox_ports"]
 
 
 def _all_free(ports: Iterable[int]) -> bool:
