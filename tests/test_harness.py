@@ -42,6 +42,7 @@ def test_another_program_on_the_registry_port_is_named_not_used(web_app: int) ->
         ensure_default_registry(web_app)
 
 
+@pytest.mark.slow
 @pytest.mark.registry
 def test_a_registry_that_refuses_pushes_is_named_and_a_writable_one_is_used(tmp_path: Path) -> None:
     read_only = RegistryServer(free_port(), tmp_path / "read-only",

@@ -20,7 +20,7 @@ from tests.gnmt.adversarial import write_raw
 from translation.layout import Wmt16Layout
 from translation.preprocess import preprocess
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 REFERENCE_SHA256 = {
     "train.en": "41672570ad63e79b2bc008dd38c633f2861ac3901fba30127587d5cfb2b8ba25",

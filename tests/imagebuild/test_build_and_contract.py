@@ -18,7 +18,7 @@ from common.imagebuild.matrix import MATRIX_FILE, load_matrix
 from common.labels.rules import validate_labels
 from tests.imagebuild.conftest import COMMIT, CUDA, BuiltImages, run_module
 
-pytestmark = [pytest.mark.slow, pytest.mark.docker]
+pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.timeout(3600)]
 
 
 def contract_lines(images: BuiltImages, *extra: str) -> subprocess.CompletedProcess[str]:

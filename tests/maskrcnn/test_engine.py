@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.training]
+pytestmark = [pytest.mark.slow, pytest.mark.training, pytest.mark.timeout(600)]
 
 torch = pytest.importorskip("torch")
 

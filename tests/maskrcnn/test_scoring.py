@@ -26,6 +26,8 @@ from object_detection.maskrcnn.detections import ImageDetections  # noqa: E402
 from object_detection.maskrcnn.made_up import made_up_detections  # noqa: E402
 from object_detection.maskrcnn.scoring import Scorer, encode, score  # noqa: E402
 
+pytestmark = pytest.mark.timeout(600)  # its slow tests
+
 CATEGORIES = [1, 3, 18, 44, 62]
 
 

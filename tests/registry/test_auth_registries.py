@@ -14,7 +14,7 @@ import pytest
 from .conftest import Registry, run_invoke, skopeo_inspect
 from .token_issuer import TokenIssuer
 
-pytestmark = [pytest.mark.slow, pytest.mark.registry]
+pytestmark = [pytest.mark.slow, pytest.mark.registry, pytest.mark.timeout(900)]
 
 CONVERT = ["images.convert", "--profile", "cpu", "--as-index", "--insecure"]
 

@@ -17,7 +17,7 @@ from tests.conftest import REPO_ROOT
 from tests.harness.system import HarnessError, ensure_commands
 from tests.results.generated import Run, write_folder
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 # What a headless Chromium needs to run here and in CI: no sandbox (root), no GPU, nothing on the network.
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
