@@ -201,6 +201,9 @@ def main(args: argparse.Namespace, config: RunConfig) -> int:
         distributed.shutdown(workers)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    # every worker says what it trained (a cluster run's subs too: their output reaches main1's)
+    print(f"maskrcnn (rank {workers.rank} of {workers.world_size}): trained {report.epochs} epoch(s), "
+          f"{report.iterations} iterations of {config.images_per_worker} image(s)", flush=True)
     if workers.is_main:
         reached = f"target reached by epoch {report.target_epoch}; " if report.target_epoch else ""
         print(f"maskrcnn: {report.status} after {report.epochs} epoch(s), {report.iterations} iterations; "
