@@ -41,8 +41,9 @@ def test_two_gloo_workers_report_the_global_batch(
     assert events[-1]["metadata"]["status"] == "aborted"  # quality target not reached
     assert compliance.check_log(log, "3.1.0").other_complaints == []
     # both workers trained, one image each: the global batch of 2 is theirs together
-    for rank in (0, 1):
-        assert f"maskrcnn (rank {rank} of 2): trained 1 epoch(s), 2 iterations of 1 image(s)" in out
+    said = [line for line in out.splitlines() if line.startswith("maskrcnn (rank ")]
+    assert sorted(said) == [f"maskrcnn (rank {rank} of 2): trained 1 epoch(s), 2 iterations of 1 image(s)"
+                            for rank in (0, 1)], out[-3000:]
 
 
 def test_an_interrupt_logs_aborted_and_exits_non_zero(
