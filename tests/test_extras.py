@@ -16,6 +16,8 @@ import pytest
 from common import extras
 from tests.conftest import REPO_ROOT
 
+pytestmark = pytest.mark.timeout(600)  # its slow tests
+
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
 
 

@@ -129,19 +129,28 @@ def _workers(value: str) -> str:
 
 
 def run_training(command: list[str], probe: Probe | None = None) -> TimedRun:
+    """The training in its own session, Ctrl-C and SIGTERM forwarded to it: the handler is in place before
+    the training starts, so a signal that arrives while it starts reaches it too."""
     start = datetime.now()
     started = time.monotonic()
-    proc = subprocess.Popen(command, start_new_session=True)
-    if probe is not None:
-        probe.watch(proc)
+    proc: subprocess.Popen[bytes] | None = None
     received: list[int] = []
+    early: list[int] = []  # arrived before the training's process was known
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         received.append(signum)
-        proc.send_signal(signum)
+        if proc is None:
+            early.append(signum)
+        else:
+            proc.send_signal(signum)
 
     previous = {s: signal.signal(s, forward) for s in _FORWARDED}
     try:
+        proc = subprocess.Popen(command, start_new_session=True)
+        for signum in early:
+            proc.send_signal(signum)
+        if probe is not None:
+            probe.watch(proc)
         code = proc.wait()
     finally:
         for s, handler in previous.items():

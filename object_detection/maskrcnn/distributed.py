@@ -46,6 +46,12 @@ def init() -> Workers:
     return Workers(rank, world_size, local_rank, device)
 
 
+def barrier(workers: Workers) -> None:
+    """Until every worker gets here."""
+    if workers.distributed:
+        dist.barrier()
+
+
 def shutdown(workers: Workers) -> None:
     if workers.distributed and dist.is_initialized():
         dist.destroy_process_group()

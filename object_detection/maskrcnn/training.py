@@ -186,12 +186,26 @@ def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
     raise RunInterruptedError(signum)
 
 
+def _say_what_was_trained(report: RunReport, config: RunConfig, workers: Workers) -> None:
+    """Every worker says what it trained (a cluster run's subs too: their output reaches main1's), rank 0
+    also how the run ended, and none leaves before all have said it: torchrun stops the other workers as
+    soon as one exits non-zero (a run below the target), which would cut their lines."""
+    print(f"maskrcnn (rank {workers.rank} of {workers.world_size}): trained {report.epochs} epoch(s), "
+          f"{report.iterations} iterations of {config.images_per_worker} image(s)", flush=True)
+    if workers.is_main:
+        reached = f"target reached by epoch {report.target_epoch}; " if report.target_epoch else ""
+        print(f"maskrcnn: {report.status} after {report.epochs} epoch(s), {report.iterations} iterations; "
+              f"{reached}last accuracy {report.accuracy[-1] if report.accuracy else None}", flush=True)
+    distributed.barrier(workers)
+
+
 def main(args: argparse.Namespace, config: RunConfig) -> int:
     previous = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     workers = distributed.init()
     log = MLLog.open(args.log_file, rank=workers.rank)
     try:
         report = run(args, config, workers, log)
+        _say_what_was_trained(report, config, workers)
     except (RunInterruptedError, DatasetError, WeightsError, NonFiniteLossError, checkpoint.CheckpointError) as error:
         print(f"maskrcnn (rank {workers.rank}): {error}", file=sys.stderr, flush=True)
         log.end(mlc.RUN_STOP, metadata={mlc.STATUS: mlc.ABORTED, "reason": str(error)})
@@ -201,8 +215,4 @@ def main(args: argparse.Namespace, config: RunConfig) -> int:
         distributed.shutdown(workers)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    if workers.is_main:
-        reached = f"target reached by epoch {report.target_epoch}; " if report.target_epoch else ""
-        print(f"maskrcnn: {report.status} after {report.epochs} epoch(s), {report.iterations} iterations; "
-              f"{reached}last accuracy {report.accuracy[-1] if report.accuracy else None}", flush=True)
     return 0 if report.status == mlc.SUCCESS else EXIT_BELOW_TARGET

@@ -30,13 +30,17 @@ from common.backendai.sandbox.lines import line_of
 from common.backendai.server import Server
 from common.labels.dockerfile import inject_labels
 from common.labels.rules import resolve_labels
-from tests.imagebuild.wheelhouse import TORCH_WITH_VISION, WheelhouseServer, ensure_wheelhouse
+from tests.imagebuild.wheelhouse import (
+    TORCH_WITH_VISION,
+    TRAINING_WHEELHOUSE,
+    TRAINING_WHEELHOUSE_PORT,
+    WheelhouseServer,
+    ensure_wheelhouse,
+)
 
 # Away from the default (18000) so a developer's own sandboxes keep running beside the tests; each
 # line adds its own offset (23.09 +0, 26.9 +2000, 26.4 +4000).
 TEST_PORT_BASE = int(os.environ.get("MLPERF_BAI_TEST_PORT_BASE", "28000"))
-TRAINING_WHEELHOUSE = Path("/tmp/mlperf-bai-harness/wheelhouse-training")
-TRAINING_WHEELHOUSE_PORT = 47312  # beside the image tests' wheelhouse (47311), each URL stable for the cache
 # Each line in its own subfolder, kept between runs (down removes the data but keeps the virtualenv),
 # so that a rerun skips pip.
 TEST_ROOT = Path(os.environ.get("MLPERF_BAI_TEST_SANDBOX", "/tmp/mlperf-bai-sandbox-test"))

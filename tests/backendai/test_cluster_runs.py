@@ -30,7 +30,7 @@ from common.mlperf import compliance
 from tests.conftest import REPO_ROOT
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.docker, pytest.mark.registry,
-              pytest.mark.training]
+              pytest.mark.training, pytest.mark.timeout(5400)]
 COCO = "test-coco"
 RESOURCES = ["--cpus-per-node", "2", "--mem-per-node", "6g"]
 
@@ -47,6 +47,43 @@ def mllog(path: Path) -> list[dict]:
 def start_invoke(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "invoke", *args], cwd=REPO_ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def session_of(output: str) -> str:
+    """The run's session, from the `[<session>] <image>: ...` line the run prints first on stderr."""
+    match = re.search(r"^\[(mlperf-maskrcnn-[0-9a-f]{10})\] ", output, re.MULTILINE)
+    assert match, f"no session named in:\n{output[-3000:]}"
+    return match.group(1)
+
+
+def freeze(session: str) -> None:
+    """SIGSTOP every process of the run in the session's main container: a run that hangs."""
+    container = session_container(session, "main1")
+    pids = [int(row[1]) for row in container.top(ps_args="-eo user,pid,args")["Processes"]
+            if "object_detection" in row[2]]
+    assert pids, container.top()
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+
+
+def assert_both_ranks_trained(stdout: str, records: list[dict]) -> None:
+    """Each of the two workers said what it trained (rank 1 from sub1): the same epochs and iterations, one
+    image each, which the log's global batch of 2 is; the log has those epochs, each a full pass over the
+    training images, and an accuracy for some of them, whatever the accuracy."""
+    trained = {int(rank): (int(epochs), int(iterations), int(images)) for rank, epochs, iterations, images in
+               re.findall(r"^maskrcnn \(rank (\d) of 2\): trained (\d+) epoch\(s\), (\d+) iterations of "
+                          r"(\d+) image\(s\)$", stdout, re.MULTILINE)}
+    assert set(trained) == {0, 1}, stdout[-4000:]
+    assert trained[0] == trained[1], trained
+    epochs, iterations, images_per_worker = trained[0]
+    global_batch = next(r["value"] for r in records if r["key"] == "global_batch_size")
+    assert (images_per_worker, global_batch) == (1, 2)  # global batch = 2 workers x 1 image
+    train_samples = next(r["value"] for r in records if r["key"] == "train_samples")
+    per_epoch = [r["metadata"]["iterations"] for r in records if r["key"] == "epoch_stop"]
+    assert len(per_epoch) == epochs >= 1 and sum(per_epoch) == iterations
+    assert per_epoch[0] == train_samples // global_batch  # a full epoch: every image, each on one worker
+    scored = [r["metadata"]["epoch_num"] for r in records if r["key"] == "eval_accuracy"]
+    assert scored and set(scored) <= set(range(1, epochs + 1)), scored
 
 
 def session_container(session: str, hostname: str) -> docker.models.containers.Container:
@@ -115,6 +152,8 @@ def test_one_container_run_trains_to_the_target_and_brings_the_log_home(
 
 def test_two_container_cluster_session_trains_as_one_world(
         coco_vfolder: str, benchmark_images: dict[str, str], cluster_env: dict[str, str], tmp_path: Path) -> None:
+    """Both ranks train, whatever the run's accuracy: each says what it trained (rank 1 from sub1), the same
+    epochs and iterations, one image each, and the log's global batch is those two images."""
     result = invoke(cluster_env, "maskrcnn.run", "--on-cluster", "--sample", "--vfolder", coco_vfolder,
                     "--image", benchmark_images["maskrcnn"], "--nodes", "2", "--cpus-per-node", "1",
                     "--mem-per-node", "6g", "--seed", "1", "--timeout", "1200",
@@ -125,14 +164,11 @@ def test_two_container_cluster_session_trains_as_one_world(
     verdict = compliance.check_log(log, "3.1.0")
     assert verdict.passed or verdict.other_complaints == [], verdict.summary()
     records = mllog(log)
-    # two workers see the sample in another order than one: the run may end below the target (torchrun then
-    # reports the workers' exit 3 as 1), and the exit code says which
     (status,) = [r["metadata"]["status"] for r in records if r["key"] == "run_stop"]
-    assert result.returncode == {"success": 0, "aborted": 1}[status], output
-    assert next(r["value"] for r in records if r["key"] == "submission_platform") == "bai-2xCPU"
-    # one CPU worker per container, one image each: the global batch is twice the local one
-    assert next(r["value"] for r in records if r["key"] == "global_batch_size") == 2
+    assert result.returncode == {"success": 0, "aborted": 1}[status], output  # torchrun reports 3 as 1
     assert "launcher: world of 2 worker(s) on 2 node(s) (main1, sub1)" in output
+    assert_both_ranks_trained(result.stdout, records)
+    assert next(r["value"] for r in records if r["key"] == "submission_platform") == "bai-2xCPU"
     assert " Child connection from " not in output  # the containers' sshd lines are not the program's
     description = json.loads((tmp_path / "systems" / "bai-2xCPU.json").read_text())  # beside results/
     assert description["number_of_nodes"] == "2"
@@ -145,8 +181,7 @@ def test_a_sub_killed_mid_run_aborts_it_and_leaves_no_session(
     run = start_invoke(cluster_env, "maskrcnn.run", "--on-cluster", "--sample", "--vfolder", coco_vfolder,
                        "--image", benchmark_images["maskrcnn"], "--nodes", "2", "--cpus-per-node", "1",
                        "--mem-per-node", "6g", "--seed", "5", "--results-dir", str(tmp_path))
-    lines = _read_until(run, '"key": "epoch_start"')
-    session = lines[0].split("]")[0].lstrip("[")
+    session = session_of("".join(_read_until(run, '"key": "epoch_start"')))
     session_container(session, "sub1").kill()
     output, _ = run.communicate(timeout=600)
     assert run.returncode != 0, output
@@ -161,16 +196,21 @@ def test_a_sub_killed_mid_run_aborts_it_and_leaves_no_session(
 def test_a_run_past_its_timeout_is_destroyed_and_says_so(
         coco_vfolder: str, benchmark_images: dict[str, str], cluster_env: dict[str, str], tmp_path: Path,
         client_config: bai_client.APIConfig) -> None:
-    result = invoke(cluster_env, "maskrcnn.run", "--on-cluster", "--sample", "--vfolder", coco_vfolder,
-                    "--image", benchmark_images["maskrcnn"], *RESOURCES, "--timeout", "45",
-                    "--results-dir", str(tmp_path))
-    output = result.stdout + result.stderr
-    assert result.returncode == 124, output
+    """The run hangs once training has begun (its processes stopped), so only the timeout can end it,
+    however fast the machine trains."""
+    run = start_invoke(cluster_env, "maskrcnn.run", "--on-cluster", "--sample", "--vfolder", coco_vfolder,
+                       "--image", benchmark_images["maskrcnn"], *RESOURCES, "--timeout", "300",
+                       "--results-dir", str(tmp_path))
+    session = session_of("".join(_read_until(run, '"key": "epoch_start"')))
+    freeze(session)
+    output, _ = run.communicate(timeout=600)
+    assert run.returncode == 124, output
     assert "timed out" in output
-    session = output.split("]")[0].lstrip("[")
+    assert f"[{session}] exit code 124" in output
     assert session not in bai_client.live_sessions(client_config)
     partial = list((tmp_path / "bai-1xCPU" / "maskrcnn").glob("result_0.txt.partial"))
     assert partial, output  # the log written so far, named as unfinished
+    assert "epoch_start" in partial[0].read_text() and "run_stop" not in partial[0].read_text()
 
 
 def test_ctrl_c_destroys_the_session_and_keeps_the_partial_log(
@@ -178,8 +218,7 @@ def test_ctrl_c_destroys_the_session_and_keeps_the_partial_log(
         client_config: bai_client.APIConfig) -> None:
     run = start_invoke(cluster_env, "maskrcnn.run", "--on-cluster", "--sample", "--vfolder", coco_vfolder,
                        "--image", benchmark_images["maskrcnn"], *RESOURCES, "--results-dir", str(tmp_path))
-    lines = _read_until(run, '"key": "epoch_start"')
-    session = lines[0].split("]")[0].lstrip("[")
+    session = session_of("".join(_read_until(run, '"key": "epoch_start"')))
     run.send_signal(signal.SIGINT)
     output, _ = run.communicate(timeout=300)
     assert run.returncode == 130, output
@@ -203,8 +242,10 @@ def test_a_dataset_that_does_not_verify_stops_before_the_clock(
         upload = invoke(cluster_env, "maskrcnn.prepare", "--upload", str(data), "--vfolder", "test-broken-coco",
                         timeout=300)
         assert upload.returncode == 0, upload.stdout + upload.stderr
+        before = sorted(bai_client.list_tree("test-broken-coco", config=client_config))
         result = invoke(cluster_env, "maskrcnn.run", "--on-cluster", "--sample", "--vfolder", "test-broken-coco",
                         "--image", benchmark_images["maskrcnn"], *RESOURCES, "--results-dir", str(tmp_path / "r"))
+        after = sorted(bai_client.list_tree("test-broken-coco", config=client_config))
     finally:
         bai_client.delete_vfolder("test-broken-coco", config=client_config)
     output = result.stdout + result.stderr
@@ -212,7 +253,8 @@ def test_a_dataset_that_does_not_verify_stops_before_the_clock(
     assert (f"FAILED /home/work/test-broken-coco/coco/val2017/{victim.name}: {len(content) // 2} bytes, "
             f"prepare recorded {len(content)}") in output
     assert "did not verify" in output and "STARTING TIMING RUN" not in output
-    session = output.split("]")[0].lstrip("[")
+    assert after == before  # nothing written into the dataset folder (no stamps, no sample)
+    session = session_of(result.stderr)
     assert session not in bai_client.live_sessions(client_config)
 
 
@@ -233,14 +275,16 @@ def test_bad_input_is_named_before_any_session(benchmark_images: dict[str, str],
 def test_a_session_the_scheduler_cannot_place_is_given_up_with_its_reason(
         coco_vfolder: str, benchmark_images: dict[str, str], cluster_env: dict[str, str], tmp_path: Path,
         client_config: bai_client.APIConfig) -> None:
-    started = time.monotonic()
     result = invoke(cluster_env, "maskrcnn.run", "--on-cluster", "--sample", "--vfolder", coco_vfolder,
                     "--image", benchmark_images["maskrcnn"], "--cpus-per-node", "64", "--mem-per-node", "6g",
                     "--start-timeout", "20", "--results-dir", str(tmp_path), timeout=300)
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
-    assert "cpu" in output.lower() and ("did not start" in output or "refused" in output), output
-    assert time.monotonic() - started < 240
+    # the reason is the scheduler's or the manager's own word about the CPUs, not the request echoed back
+    reasons = [line for line in result.stderr.splitlines() if "did not start within 20s" in line or "refused" in line]
+    assert reasons, output
+    assert re.search(r"\bcpu\b", reasons[0].split("did not start within 20s", 1)[-1].split("refused", 1)[-1],
+                     re.IGNORECASE), reasons
     assert not [name for name in bai_client.live_sessions(client_config) if name.startswith("mlperf-maskrcnn-")]
 
 
@@ -350,6 +394,6 @@ def test_a_multi_node_run_puts_its_containers_on_two_agents_and_trains_as_one_wo
         f"Backend.AI cluster session of 2 containers (main1, sub1), over {world.group(1)}")
     log = tmp_path / "results" / "bai-2xCPU" / "maskrcnn" / "result_0.txt"
     records = mllog(log)
-    assert [r["metadata"]["status"] for r in records if r["key"] == "run_stop"] in (["success"], ["aborted"])
-    assert any(r["key"] == "eval_accuracy" for r in records)
-    assert result.returncode in (0, 1), output[-4000:]
+    (status,) = [r["metadata"]["status"] for r in records if r["key"] == "run_stop"]
+    assert result.returncode == {"success": 0, "aborted": 1}[status], output[-4000:]
+    assert_both_ranks_trained(result.stdout, records)

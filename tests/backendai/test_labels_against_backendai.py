@@ -25,7 +25,7 @@ from common.labels.image_tag import validate_image_reference
 from common.labels.rules import STRICTER_THAN_BACKEND_AI, validate_labels
 from common.labels.service_ports import ServicePortsError, parse_service_ports
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.docker]
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.docker, pytest.mark.timeout(5400)]
 ORACLE = Path(__file__).with_name("label_oracle.py")
 EXAMPLES = settings(max_examples=300, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import socket
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,10 +42,17 @@ class ServerState:
     faults: dict[str, deque[Fault]] = field(default_factory=dict)
     log: list[LogEntry] = field(default_factory=list)
     support_range: bool = True
-    delay: float = 0.0
+    # > 0: the first requests wait until this many are in flight at once (`gather_timeout` passes only for a
+    # client with less concurrency), then give one more the chance to arrive (`beyond_wait`: a client with
+    # more concurrency shows it; one that keeps its bound only waits this long, once). Concurrency is
+    # observed, not inferred from a timed overlap.
+    gather: int = 0
+    gather_timeout: float = 30.0
+    beyond_wait: float = 1.0
+    gathered: bool = False
     active: int = 0
     max_active: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.Condition = field(default_factory=threading.Condition)
 
 
 _RANGE = re.compile(r"bytes=(\d+)-$")
@@ -83,8 +89,12 @@ class _Handler(BaseHTTPRequestHandler):
             st.max_active = max(st.max_active, st.active)
             queue = st.faults.get(self.path)
             fault = queue.popleft() if queue else None
+            st.lock.notify_all()
+            if st.gather and not st.gathered:
+                st.lock.wait_for(lambda: st.max_active >= st.gather, timeout=st.gather_timeout)
+                st.lock.wait_for(lambda: st.max_active > st.gather, timeout=st.beyond_wait)
+                st.gathered = True
         try:
-            time.sleep(st.delay)
             self._answer(fault)
         finally:
             with st.lock:

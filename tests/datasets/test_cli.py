@@ -25,6 +25,8 @@ from translation.layout import Wmt16Layout
 from translation.sample import build_sample as build_wmt_sample
 from translation.sample import write_raw
 
+pytestmark = pytest.mark.timeout(600)  # its slow tests
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

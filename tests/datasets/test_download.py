@@ -154,7 +154,7 @@ def test_a_corrupted_existing_file_is_fetched_again(server, tmp_path):
 
 
 def test_pool_is_bounded(server, tmp_path):
-    server.state.delay = 0.05
+    server.state.gather = 2  # the first requests wait for each other: two workers are two in flight
     items = [remote(server, tmp_path, f"{n}.bin", payload(1000, n)) for n in range(6)]
     downloader(workers=2)[0].fetch_all(items)
     assert server.state.max_active == 2

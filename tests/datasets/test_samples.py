@@ -20,6 +20,8 @@ from translation.clean import REFERENCE_RULES
 from translation.layout import LANGS, Wmt16Layout
 from translation.sample import build_sample as build_wmt_sample
 
+pytestmark = pytest.mark.timeout(600)  # its slow tests
+
 
 def build_coco(data_dir: Path, seed: int) -> CocoLayout:
     layout = CocoLayout(data_dir)

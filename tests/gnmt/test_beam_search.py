@@ -15,7 +15,8 @@ from translation.gnmt.inference.beam_search import BeamSettings, beam_search, gr
 from translation.gnmt.models.gnmt import GNMT
 from translation.layout import Wmt16Layout
 
-pytestmark = [pytest.mark.slow, pytest.mark.training, pytest.mark.usefixtures("one_torch_thread")]
+pytestmark = [pytest.mark.slow, pytest.mark.training,
+              pytest.mark.usefixtures("one_torch_thread"), pytest.mark.timeout(1200)]
 
 
 def _test_sources(layout: Wmt16Layout, trained: TrainedSample, count: int) -> list[torch.Tensor]:

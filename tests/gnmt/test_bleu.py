@@ -11,6 +11,8 @@ import pytest
 from translation.gnmt.data.vocabulary import remove_bpe
 from translation.gnmt.inference.bleu import bleu_of_bpe_output, corpus_bleu
 
+pytestmark = pytest.mark.timeout(600)  # its slow tests
+
 BIN = Path(sys.executable).parent
 
 # Decoder output as the trainer writes it: BPE subwords, Moses-tokenised and escaped.

@@ -13,7 +13,7 @@ from translation.gnmt.data.dataset import CorpusError, ParallelCorpus, SourceCor
 from translation.gnmt.data.vocabulary import BOS, EOS, PAD, UNK, Vocabulary, VocabularyMismatchError, check_unknown_rate
 from translation.layout import Wmt16Layout
 
-pytestmark = [pytest.mark.slow, pytest.mark.training]  # imports torch
+pytestmark = [pytest.mark.slow, pytest.mark.training, pytest.mark.timeout(600)]  # imports torch
 
 
 def _write(path: Path, lines: list[str]) -> Path:

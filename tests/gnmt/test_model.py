@@ -12,7 +12,8 @@ from translation.gnmt.data.vocabulary import BOS, EOS, PAD
 from translation.gnmt.models.gnmt import GNMT
 from translation.gnmt.train.smoothing import label_smoothed_loss
 
-pytestmark = [pytest.mark.slow, pytest.mark.training, pytest.mark.usefixtures("one_torch_thread")]
+pytestmark = [pytest.mark.slow, pytest.mark.training,
+              pytest.mark.usefixtures("one_torch_thread"), pytest.mark.timeout(600)]
 
 
 def _sentence(*ids: int) -> torch.Tensor:

@@ -17,6 +17,8 @@ from translation.sample import build_sample
 from translation.sgm import SgmError, sgm_segments
 from translation.steps import STEP_NAMES
 
+pytestmark = pytest.mark.timeout(600)  # its slow tests
+
 
 def test_sgm_segments_as_input_from_sgm_perl(tmp_path: Path) -> None:
     sgm = tmp_path / "t.sgm"

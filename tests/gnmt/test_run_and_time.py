@@ -11,6 +11,8 @@ import pytest
 from translation import run_and_time
 from translation.layout import Wmt16Layout
 
+pytestmark = pytest.mark.timeout(900)  # its slow tests
+
 
 def test_unverified_data_costs_no_timed_run(sample_layout: Wmt16Layout, tmp_path: Path, capsys) -> None:
     # The sample's files do not carry the real dataset's checksums.

@@ -17,7 +17,7 @@ from common.mlperf.compliance import check_log
 from translation.layout import Wmt16Layout
 from translation.run_and_time import SAMPLE_TRAINING_ARGS
 
-pytestmark = [pytest.mark.slow, pytest.mark.training]
+pytestmark = [pytest.mark.slow, pytest.mark.training, pytest.mark.timeout(1200)]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

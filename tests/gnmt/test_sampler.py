@@ -7,7 +7,7 @@ import torch
 
 from translation.gnmt.data.sampler import BucketingSampler
 
-pytestmark = [pytest.mark.slow, pytest.mark.training]
+pytestmark = [pytest.mark.slow, pytest.mark.training, pytest.mark.timeout(600)]
 
 LENGTHS = torch.tensor([(i * 7) % 50 + 1 for i in range(400)])
 

@@ -1,7 +1,8 @@
 """Moses tokenisation of the hard cases, written from tokenizer.perl's rules (mosesdecoder 8c5eaa1).
 
-Every expected line below is what `tokenizer.perl -q -l <lang> -threads 8` prints for the input (checked
-against the Perl script at 8c5eaa1 when these tests were written); the comment says which rule decides.
+Every expected line below is what `tokenizer.perl -q -l <lang> -threads 8` at 8c5eaa1 prints for the input
+(perl 5.36); the comment says which rule decides. tests/gnmt/test_reference_bytes.py compares whole files
+with the digests the Perl scripts gave for a generated adversarial corpus.
 """
 
 from __future__ import annotations

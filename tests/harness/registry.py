@@ -7,7 +7,11 @@ import os
 import signal
 import subprocess
 import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +86,38 @@ class RegistryServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+def check_pushable(host: str, repository: str = "mlperf-bai-harness/probe") -> None:
+    """`host` answers the registry v2 API over plain HTTP and accepts an anonymous upload (started, then
+    cancelled); anything else on the port (another program, a registry with auth or read-only) is named."""
+    def ask(method: str, url: str) -> tuple[int, Message]:
+        request = urllib.request.Request(url, method=method, headers={"Content-Length": "0"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as reply:
+                return reply.status, reply.headers
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers
+        except (urllib.error.URLError, OSError) as error:
+            raise HarnessError(f"{host} accepts connections but does not answer HTTP ({error}); the tests need "
+                               "a plain-HTTP registry there") from error
+
+    status, headers = ask("GET", f"http://{host}/v2/")
+    if status != 200 or headers.get("Docker-Distribution-Api-Version") != "registry/2.0":
+        raise HarnessError(f"{host} is not a registry the tests can use: GET /v2/ answered HTTP {status} "
+                           f"(Server: {headers.get('Server', '?')}), not 200 with Docker-Distribution-Api-Version "
+                           "registry/2.0; stop what holds the port")
+    status, headers = ask("POST", f"http://{host}/v2/{repository}/blobs/uploads/")
+    if status != 202 or "Location" not in headers:
+        raise HarnessError(f"the registry on {host} refuses uploads (HTTP {status} to starting one in "
+                           f"{repository}); the tests push images there")
+    location = urllib.parse.urljoin(f"http://{host}/", headers["Location"])
+    ask("DELETE", location)
+
+
 def ensure_default_registry(port: int = DEFAULT_PORT) -> str:
-    """A long-lived plain-HTTP registry shared by tests (and by .ci/run); returns host:port."""
+    """A long-lived plain-HTTP registry shared by tests (and by .ci/run); returns host:port. One already
+    on the port is used only when it is a registry the tests can push to."""
     if port_open("127.0.0.1", port):
+        check_pushable(f"127.0.0.1:{port}")
         return f"127.0.0.1:{port}"
     root = Path(tempfile.gettempdir()) / "mlperf-bai-harness" / f"registry-{port}"
     RegistryServer(port=port, root=root).start()

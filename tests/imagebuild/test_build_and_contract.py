@@ -1,6 +1,7 @@
-"""Real builds on the Docker engine: both benchmarks for CUDA 12.4 / Python 3.11 on the local base, the
-Backend.AI contract checked inside them, broken images refused with the rule named, a failing entry
-reported while the others still build."""
+"""Real builds on the Docker engine: both benchmarks for CUDA 13.0 / Python 3.11 on the local base, the
+Backend.AI contract checked inside them (every rule passes, torch's CUDA build included, and the same
+image tagged for another CUDA fails that rule), broken images refused with the rule named, a failing
+entry reported while the others still build."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ import yaml
 from common.imagebuild.contract import check_image
 from common.imagebuild.matrix import MATRIX_FILE, load_matrix
 from common.labels.rules import validate_labels
-from tests.imagebuild.conftest import COMMIT, BuiltImages, run_module
+from tests.imagebuild.conftest import COMMIT, CUDA, BuiltImages, run_module
 
-pytestmark = [pytest.mark.slow, pytest.mark.docker]
+pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.timeout(3600)]
 
 
 def contract_lines(images: BuiltImages, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -38,40 +39,47 @@ def test_build_streams_the_log_and_tags_both_references(built_images: BuiltImage
         assert labels["ai.backend.runtime-path"] == "/opt/venv/bin/python"
         assert labels["org.opencontainers.image.version"] == "0.1.0"
         assert labels["org.opencontainers.image.revision"] == COMMIT[:12]
-        assert labels["org.mlperf-backendai.cuda"] == "12.4"
-        assert labels["org.mlperf-backendai.cuda-driver-min"] == "550.54.15"
+        assert labels["org.mlperf-backendai.cuda"] == "13.0"
+        assert labels["org.mlperf-backendai.cuda-driver-min"] == "580.65.06"
         assert labels["org.mlperf-backendai.python"] == "3.11"
-        assert labels["org.mlperf-backendai.torch"] == ("2.13.0+cpu" if built_images.with_torch else "none")
+        assert labels["org.mlperf-backendai.torch"] == "2.14.1"
         assert labels["org.mlperf-backendai.base-substituted"] == "true"
         assert moving.attrs["Config"]["User"] == "root"
         assert moving.attrs["Config"]["WorkingDir"] == "/home/work"
 
 
-def test_contract_passes_for_both_benchmarks_and_says_what_it_skipped(built_images: BuiltImages) -> None:
+def test_contract_passes_every_rule_for_both_benchmarks(built_images: BuiltImages) -> None:
     result = contract_lines(built_images)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "== test_images: 2 ok, 0 failed" in result.stdout
-    for entry in load_matrix().select([], ["12.4"], ["3.11"]):
+    for entry in load_matrix().select([], [CUDA], ["3.11"]):
         image = built_images.reference(entry.benchmark)
         lines = [line for line in result.stdout.splitlines() if line.startswith(f"{image}: ")]
-        rules = {line.split("[", 1)[1].split("]", 1)[0] for line in lines}
-        # the torch-cuda rule applies only to a torch that is there
-        assert rules == {"labels", "user-root", "runtime-path", "python-version", "torch", "binaries",
-                         "cluster-ssh", "glibc", "service-defs", "entrypoints",
-                         *(["torch-cuda"] if built_images.with_torch else [])}
+        assert {line.split("[", 1)[1].split("]", 1)[0] for line in lines} == {
+            "labels", "user-root", "runtime-path", "python-version", "torch", "torch-cuda", "binaries",
+            "cluster-ssh", "glibc", "service-defs", "entrypoints"}
+        assert [line for line in lines if "] skip: " in line or "] FAIL: " in line] == []
         assert f"{image}: [cluster-ssh] pass: ssh client for multi-container sessions" in lines
         assert f"{image}: [python-version] pass: Python 3.11." in result.stdout
         assert entry.entrypoints
         for module in entry.entrypoints:
             assert f"{image}: [entrypoints] pass: python -m {module} --help works" in lines
         assert f"{image}: [service-defs] pass: /etc/backend.ai/service-defs/jupyterlab.json present" in lines
-        if built_images.with_torch:
-            assert f"{image}: [torch] pass: torch 2.13.0+cpu imports" in lines
-            assert (f"{image}: [torch-cuda] skip: not checked: torch 2.13.0+cpu is a CPU build on the "
-                    f"substituted base {built_images.base_image}; the tag says cuda12.4") in lines
-        else:
-            assert any(line.startswith(f"{image}: [torch] skip: not checked: built without PyTorch")
-                       for line in lines)
+        assert f"{image}: [torch] pass: torch 2.14.1+cu130 imports" in lines
+        assert f"{image}: [torch-cuda] pass: torch built for CUDA 13.0" in lines
+
+
+def test_an_image_whose_tag_names_another_cuda_than_its_torch_fails_the_cuda_rule(built_images: BuiltImages) -> None:
+    """The same image under a tag that says cuda12.4: its torch is built for 13.0, which the agent's
+    CUDA 12.4 nodes cannot run."""
+    image = built_images.reference("gnmt", cuda="12.4")
+    docker.from_env().images.get(built_images.reference("gnmt")).tag(image)
+    try:
+        report = check_image(docker.from_env(), image)
+        assert [(c.rule, c.message) for c in report.failures] == [
+            ("torch-cuda", "torch is built for CUDA 13.0, the tag says cuda12.4")]
+    finally:
+        subprocess.run(["docker", "rmi", image], capture_output=True, check=False)
 
 
 def test_the_images_python_runs(built_images: BuiltImages) -> None:
@@ -143,8 +151,8 @@ def test_failed_entry_is_reported_and_the_others_still_build(built_images: Built
     assert result.returncode == 1
     summary = result.stdout[result.stdout.index("== build_images"):]
     assert "== build_images: 1 ok, 1 failed" in summary
-    assert ("FAILED broken-cuda12.4-py3.11: entry broken-cuda12.4-py3.11: benchmark image "
+    assert (f"FAILED broken-cuda{CUDA}-py3.11: entry broken-cuda{CUDA}-py3.11: benchmark image "
             "(tests/imagebuild/failing.Dockerfile): The command '/bin/sh -c echo \"deliberate failure\" && "
             "exit 3' returned a non-zero code: 3") in summary
-    assert "ok     maskrcnn-cuda12.4-py3.11: built in" in summary
+    assert f"ok     maskrcnn-cuda{CUDA}-py3.11: built in" in summary
     assert "deliberate failure" in result.stdout[:result.stdout.index("== build_images")]

@@ -14,7 +14,7 @@ from common.registry.manifests import DOCKER_LIST, DOCKER_MANIFEST
 from tests.harness.system import ensure_commands
 from tests.imagebuild.conftest import COMMIT, BuiltImages, run_module
 
-pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.registry]
+pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.registry, pytest.mark.timeout(3600)]
 SECRET = "s3cret-never-printed"
 
 

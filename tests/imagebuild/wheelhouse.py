@@ -21,11 +21,14 @@ from pathlib import Path
 from common.imagebuild.matrix import ROOT
 
 TORCH_CPU = "torch==2.13.0+cpu"
-# Where the CPU wheel comes from when pip's own configuration has none: PyTorch's CPU index.
-PYTORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
-# PyTorch with torchvision, for images that train (the CUDA build; it runs on the CPU here). PyPI's
-# torchvision does not load beside the CPU-only torch build.
+# PyTorch with torchvision from PyPI, for the test images (the CUDA 13.0 build; it runs on the CPU here).
+# PyPI's torchvision does not load beside the CPU-only torch build.
 TORCH_WITH_VISION = ("torch==2.14.1", "torchvision==0.29.1")
+TORCH_WITH_VISION_CUDA = "13.0"
+# Their wheelhouse, shared by the image tests and the sandbox tests: the same index URL (a build
+# argument) lets both suites' builds share the runtime layers in the engine's cache.
+TRAINING_WHEELHOUSE = Path("/tmp/mlperf-bai-harness/wheelhouse-training")
+TRAINING_WHEELHOUSE_PORT = 47312
 REQUIREMENT_FILES = ("images/requirements-services.txt", "object_detection/requirements.txt",
                      "translation/requirements.txt")
 BUILD_BACKEND = ("setuptools>=68", "wheel")
@@ -51,9 +54,9 @@ def write_simple_index(directory: Path) -> None:
         page.write_text(f"<!DOCTYPE html><html><body>\n{links}</body></html>\n")
 
 
-def ensure_wheelhouse(directory: Path, *, torch: Sequence[str] = (), torch_index: str | None = None) -> Path:
-    """Download what the images install for CPython 3.11, and `torch` (requirements, from `torch_index`
-    too when given), once; a stamp marks a complete download."""
+def ensure_wheelhouse(directory: Path, *, torch: Sequence[str] = ()) -> Path:
+    """Download what the images install for CPython 3.11, and `torch` (requirements), once; a stamp marks
+    a complete download. A wheel pip cannot get fails here, loudly: the images are never built without it."""
     requirements = [arg for path in REQUIREMENT_FILES for arg in ("-r", str(ROOT / path))]
     # The project's own dependencies: the Dockerfiles `pip install` the project.
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
@@ -63,25 +66,11 @@ def ensure_wheelhouse(directory: Path, *, torch: Sequence[str] = (), torch_index
     if stamp.exists():
         return directory
     directory.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "pip", "download", "-q", "-d", str(directory),
-               "--only-binary=:all:", "--python-version", "3.11", *wanted]
-    subprocess.run([*command, *(["--extra-index-url", torch_index] if torch_index else [])], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "-d", str(directory), "--only-binary=:all:",
+                    "--python-version", "3.11", *wanted], check=True)
     write_simple_index(directory)
     stamp.touch()
     return directory
-
-
-def torch_wheel_source() -> str | None:
-    """Where pip finds the CPU wheel: "" (its own configuration: PIP_FIND_LINKS, an index or a
-    mirror), PyTorch's CPU index, or None when neither has it."""
-    for source in ("", PYTORCH_CPU_INDEX):
-        extra = ["--extra-index-url", source] if source else []
-        result = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-                                 "--python-version", "3.11", "-d", "/tmp/mlperf-bai-harness/torch-probe", *extra,
-                                 TORCH_CPU], capture_output=True, text=True, check=False, timeout=900)
-        if result.returncode == 0:
-            return source
-    return None
 
 
 class WheelhouseServer:

@@ -8,7 +8,7 @@ import pytest
 
 from common.labels.rules import PREFIX, resolve_labels
 
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.slow  # torch
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # torch
 
 STAGES = {2: (3, 64, 256), 3: (4, 128, 512), 4: (6, 256, 1024), 5: (3, 512, 2048)}  # blocks, width, out
 BGR_MEAN = np.array([102.9801, 115.9465, 122.7717], dtype=np.float32)

@@ -8,7 +8,7 @@ import pytest
 
 from tests.gpu_check import run_tiny
 
-pytestmark = [pytest.mark.slow, pytest.mark.training]
+pytestmark = [pytest.mark.slow, pytest.mark.training, pytest.mark.timeout(600)]
 
 
 def test_the_maskrcnn_gpu_check_runs_at_its_toy_size_on_a_cpu(tmp_path: Path) -> None:

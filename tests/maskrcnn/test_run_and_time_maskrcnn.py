@@ -14,7 +14,7 @@ from common.mlperf import compliance
 from common.results.logs import read_log
 from tests.conftest import REPO_ROOT
 
-pytestmark = [pytest.mark.slow, pytest.mark.training]
+pytestmark = [pytest.mark.slow, pytest.mark.training, pytest.mark.timeout(1200)]
 
 
 def _driver(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
@@ -40,6 +40,10 @@ def test_two_gloo_workers_report_the_global_batch(
     assert [e["value"] for e in events if e["key"] == "seed"] == [5]  # rank 0 alone writes the log
     assert events[-1]["metadata"]["status"] == "aborted"  # quality target not reached
     assert compliance.check_log(log, "3.1.0").other_complaints == []
+    # both workers trained, one image each: the global batch of 2 is theirs together
+    said = [line for line in out.splitlines() if line.startswith("maskrcnn (rank ")]
+    assert sorted(said) == [f"maskrcnn (rank {rank} of 2): trained 1 epoch(s), 2 iterations of 1 image(s)"
+                            for rank in (0, 1)], out[-3000:]
 
 
 def test_an_interrupt_logs_aborted_and_exits_non_zero(

@@ -1,5 +1,8 @@
-"""Evaluation's scoring: the same AP as pycocotools on the same detections, masks pasted as torchvision
-pastes them, and the background scorer returning each epoch's result, in order, as scoring at once does.
+"""Evaluation's scoring against the path it replaced: the COCO results the evaluation wrote before
+(torchvision's `paste_masks_in_image`, thresholded, encoded by pycocotools' own `mask.encode`; boxes
+made x, y, w, h and rounded; all scored by pycocotools) are the results our encoding gives, one for one,
+and faster-coco-eval on ours gives pycocotools' AP on theirs; the background scorer returns each epoch's
+result, in order, as scoring at once does.
 
 The detections are made up on COCO-sized images (640 x 480): ground-truth objects found with jittered
 boxes and blurred masks at various scores, some missed, some false positives, crowd regions, so the
@@ -22,6 +25,8 @@ torch = pytest.importorskip("torch")
 from object_detection.maskrcnn.detections import ImageDetections  # noqa: E402
 from object_detection.maskrcnn.made_up import made_up_detections  # noqa: E402
 from object_detection.maskrcnn.scoring import Scorer, encode, score  # noqa: E402
+
+pytestmark = pytest.mark.timeout(600)  # its slow tests
 
 CATEGORIES = [1, 3, 18, 44, 62]
 
@@ -75,38 +80,58 @@ def made_up(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[ImageD
     return path, made_up_detections(ground_truth(path, images=60))
 
 
-def test_faster_coco_eval_gives_pycocotools_ap_on_the_same_detections(made_up) -> None:
-    annotations, found = made_up
-    chunk = encode(found)
-    bbox, segm = chunk.results()
-    ours = score(annotations, [chunk])
-    reference = {"BBOX": pycocotools_ap(annotations, bbox, "bbox"), "SEGM": pycocotools_ap(annotations, segm, "segm")}
-    assert 0.3 < reference["BBOX"] < 0.9 and 0.05 < reference["SEGM"] < 0.9, reference  # a real test of matching
-    assert ours == pytest.approx(reference, abs=1e-4)
-
-
-def test_masks_are_pasted_as_torchvision_pastes_them_and_encoded_per_image(made_up) -> None:
-    """Also boxes on the image's edges and corners, a sliver and a box of one pixel."""
+def replaced_path(image: ImageDetections) -> tuple[list[dict], list[dict]]:
+    """COCO results as the evaluation wrote them before its own encoding (evaluation.py before 075457f):
+    the model's boxes made x, y, w, h in float32 and rounded to 0.01, its masks pasted by torchvision,
+    thresholded at 0.5 and RLE-encoded by pycocotools."""
     from pycocotools import mask as coco_mask  # noqa: PLC0415
     from torchvision.models.detection.roi_heads import paste_masks_in_image  # noqa: PLC0415
 
-    _, found = made_up
+    boxes = torch.from_numpy(image.boxes).float().clone()
+    pasted = paste_masks_in_image(torch.from_numpy(image.masks).float()[:, None], boxes, (image.height, image.width))
+    masks = (pasted[:, 0] > 0.5).numpy().astype(np.uint8)
+    boxes[:, 2:] -= boxes[:, :2]
+    bbox, segm = [], []
+    for k, (confidence, category) in enumerate(zip(image.scores.tolist(), image.categories.tolist(), strict=True)):
+        common = {"image_id": image.image_id, "category_id": category, "score": confidence}
+        bbox.append({**common, "bbox": [round(float(x), 2) for x in boxes[k]]})
+        rle = coco_mask.encode(np.asfortranarray(masks[k]))
+        segm.append({**common, "segmentation": {**rle, "counts": rle["counts"].decode("ascii")}})
+    return bbox, segm
+
+
+def on_the_edges() -> ImageDetections:
+    """Boxes on the image's edges and corners, across it, a sliver and a box of one pixel."""
     rng = np.random.default_rng(3)
     edges = np.array([[0, 0, 90, 70], [550, 400, 640, 480], [0, 200, 640, 260], [600, 0, 640, 480],
                       [300, 300, 300.4, 300.6], [10, 10, 11, 11]], dtype=np.float32)
-    on_edges = ImageDetections(7, 480, 640, edges, np.linspace(0.9, 0.4, len(edges), dtype=np.float32),
-                               np.full(len(edges), CATEGORIES[0]), rng.random((len(edges), 28, 28)).astype(np.float16))
-    compared = 0
-    for image in [d for d in [*found, on_edges] if len(d.boxes)]:
-        _, segm = encode([image]).results()
-        pasted = paste_masks_in_image(torch.from_numpy(image.masks).float()[:, None], torch.from_numpy(image.boxes),
-                                      (image.height, image.width))
-        expected = (pasted[:, 0] > 0.5).numpy().astype(np.uint8)
-        decoded = np.stack([coco_mask.decode({**r["segmentation"], "counts": r["segmentation"]["counts"].encode()})
-                            for r in segm])
-        assert np.array_equal(decoded, expected), image.image_id
-        compared += int(expected.sum())
-    assert compared > 100_000
+    return ImageDetections(1000, 480, 640, edges, np.linspace(0.9, 0.4, len(edges), dtype=np.float32),
+                           np.full(len(edges), CATEGORIES[0]), rng.random((len(edges), 28, 28)).astype(np.float16))
+
+
+@pytest.fixture(scope="module")
+def replaced(made_up) -> dict[int, tuple[list[dict], list[dict]]]:
+    """The replaced path's results of each made-up image (and of the one on the edges), by image id."""
+    _, found = made_up
+    return {image.image_id: replaced_path(image) for image in [*found, on_the_edges()] if len(image.boxes)}
+
+
+def test_our_results_are_the_replaced_paths_one_for_one(made_up, replaced) -> None:
+    """Boxes to the 0.01 px, RLE counts to the byte: pycocotools' own encoding of torchvision's paste."""
+    _, found = made_up
+    images = [d for d in [*found, on_the_edges()] if len(d.boxes)]
+    for image in images:
+        assert encode([image]).results() == replaced[image.image_id], image.image_id
+    assert sum(len(image.boxes) for image in images) > 250
+
+
+def test_faster_coco_eval_on_our_encoding_gives_pycocotools_ap_on_the_replaced_path(made_up, replaced) -> None:
+    annotations, found = made_up
+    bbox = [r for image in found if len(image.boxes) for r in replaced[image.image_id][0]]
+    segm = [r for image in found if len(image.boxes) for r in replaced[image.image_id][1]]
+    reference = {"BBOX": pycocotools_ap(annotations, bbox, "bbox"), "SEGM": pycocotools_ap(annotations, segm, "segm")}
+    assert 0.3 < reference["BBOX"] < 0.9 and 0.05 < reference["SEGM"] < 0.9, reference  # a real test of matching
+    assert score(annotations, [encode(found)]) == pytest.approx(reference, abs=1e-4)
 
 
 def test_an_image_without_detections_adds_nothing(made_up) -> None:

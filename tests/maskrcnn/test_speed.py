@@ -15,7 +15,7 @@ import pytest
 
 from tests.maskrcnn.conftest import SMALL_MODEL
 
-pytestmark = [pytest.mark.slow, pytest.mark.training]
+pytestmark = [pytest.mark.slow, pytest.mark.training, pytest.mark.timeout(1200)]
 
 torch = pytest.importorskip("torch")
 

@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import REPO_ROOT
 from tests.maskrcnn.conftest import SMALL
 
-pytestmark = [pytest.mark.slow, pytest.mark.training]
+pytestmark = [pytest.mark.slow, pytest.mark.training, pytest.mark.timeout(1200)]
 
 
 def _events(log: Path) -> list[dict]:

@@ -20,7 +20,9 @@ def main() -> int:
           flush=True)
     if str(rank) == os.environ.get("MLPERF_TEST_FAIL_RANK"):
         return 3
-    time.sleep(float(os.environ.get("MLPERF_TEST_SLEEP", "0")))
+    if os.environ.get("MLPERF_TEST_SLEEP"):
+        time.sleep(float(os.environ["MLPERF_TEST_SLEEP"]))
+        print(f"rank {rank} of {world}: slept", flush=True)
     dist.barrier()
     dist.destroy_process_group()
     return 0

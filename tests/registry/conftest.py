@@ -20,7 +20,7 @@ from tests.harness.registry import RegistryServer
 from tests.harness.system import ensure_commands, free_port
 
 from .certificates import KeyPair, make_ca, make_server_cert, make_signing_cert
-from .token_issuer import ISSUER, SERVICE, TokenIssuer
+from .token_issuer import SERVICES, TokenIssuer
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "registry-tests"
@@ -140,12 +140,13 @@ def tls_registry(certificates: dict[str, KeyPair],
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def token_issuer(certificates: dict[str, KeyPair]) -> Iterator[TokenIssuer]:
+@pytest.fixture(scope="session", params=sorted(SERVICES))
+def token_issuer(request: pytest.FixtureRequest, certificates: dict[str, KeyPair]) -> Iterator[TokenIssuer]:
+    """Harbor's token service, then Docker Hub's: each test of the token flow runs against both."""
     issuer = TokenIssuer(certificates["signer"], {
         "robot$ci+pusher": (secrets.token_urlsafe(18), frozenset({"pull", "push"})),
         "reader": (secrets.token_urlsafe(18), frozenset({"pull"})),
-    }).start()
+    }, SERVICES[request.param]).start()
     yield issuer
     issuer.stop()
 
@@ -153,9 +154,11 @@ def token_issuer(certificates: dict[str, KeyPair]) -> Iterator[TokenIssuer]:
 @pytest.fixture(scope="session")
 def token_registry(token_issuer: TokenIssuer, certificates: dict[str, KeyPair],
                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    """Plain HTTP with `auth: token`: the Bearer challenge flow that Harbor and Docker Hub use."""
+    """Plain HTTP with `auth: token`: the Bearer challenge flow of Harbor or Docker Hub, whichever the
+    issuer speaks (its service and issuer names; the registry trusts the signer's certificate)."""
     work = tmp_path_factory.mktemp("token")
-    server = _start({"auth": {"token": {"realm": token_issuer.realm, "service": SERVICE, "issuer": ISSUER,
+    server = _start({"auth": {"token": {"realm": token_issuer.realm, "service": token_issuer.speaks.service,
+                                        "issuer": token_issuer.speaks.issuer,
                                         "rootcertbundle": str(certificates["signer"].cert_path)}}}, work)
     username = "robot$ci+pusher"
     yield Registry(server.host, work, server, None, username, token_issuer.users[username][0])

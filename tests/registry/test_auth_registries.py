@@ -14,7 +14,7 @@ import pytest
 from .conftest import Registry, run_invoke, skopeo_inspect
 from .token_issuer import TokenIssuer
 
-pytestmark = [pytest.mark.slow, pytest.mark.registry]
+pytestmark = [pytest.mark.slow, pytest.mark.registry, pytest.mark.timeout(900)]
 
 CONVERT = ["images.convert", "--profile", "cpu", "--as-index", "--insecure"]
 
@@ -140,3 +140,33 @@ def test_read_only_account_is_refused_and_the_tag_stays(token_registry: Registry
     assert "not allowed" in result.stderr or "access denied" in result.stderr
     _assert_no_secret(result, reader_password, *token_issuer.issued)
     assert skopeo_inspect(token_registry, target)["Digest"] == before
+
+
+@pytest.mark.docker
+def test_the_token_service_refusing_a_wrong_password_is_named(token_registry: Registry, token_issuer: TokenIssuer,
+                                                              engine_manifest_list: str):
+    """Harbor answers 401 with no body, Docker Hub with its `details`: either way the user is told."""
+    target = token_registry.unique("tiny")
+    wrong = "not-the-password-" + token_registry.password[:6]
+
+    result = run_invoke(*CONVERT, engine_manifest_list, target, "--dest-insecure", "--username",
+                        token_registry.username, "--password-stdin", stdin=wrong)
+
+    assert result.returncode == 1
+    assert (f"the token service {token_issuer.realm} refused the credentials of user "
+            f"'{token_registry.username}'") in result.stderr
+    _assert_no_secret(result, wrong, token_registry.password)
+
+
+@pytest.mark.docker
+def test_an_anonymous_token_without_access_is_refused_by_name(token_registry: Registry,
+                                                              engine_manifest_list: str, tmp_path: Path):
+    """Without credentials both services issue a token with no access; the registry then refuses the push."""
+    target = token_registry.unique("tiny")
+    (tmp_path / "config.json").write_text("{}")
+
+    result = run_invoke(*CONVERT, engine_manifest_list, target, "--dest-insecure",
+                        env={**os.environ, "DOCKER_CONFIG": str(tmp_path)})
+
+    assert result.returncode == 1
+    assert "anonymous access is not allowed" in result.stderr, result.stderr

@@ -12,7 +12,7 @@ from common.registry.reference import parse_reference
 
 from .conftest import Registry, run_invoke, skopeo
 
-pytestmark = [pytest.mark.slow, pytest.mark.registry, pytest.mark.docker]
+pytestmark = [pytest.mark.slow, pytest.mark.registry, pytest.mark.docker, pytest.mark.timeout(900)]
 
 
 def test_container_config_labels_follow_config_labels(plain_registry: Registry, engine_manifest_list: str):

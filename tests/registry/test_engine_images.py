@@ -8,7 +8,7 @@ import pytest
 
 from .conftest import Registry, docker, run_invoke, skopeo, skopeo_copy, skopeo_inspect
 
-pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.registry]
+pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.registry, pytest.mark.timeout(900)]
 
 PROFILE = ["--profile", "cpu"]
 

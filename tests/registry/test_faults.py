@@ -15,7 +15,7 @@ from common.registry.relabel import LabelEdit, plan_relabel
 
 from .conftest import Registry, run_invoke, skopeo_copy, skopeo_inspect
 
-pytestmark = [pytest.mark.slow, pytest.mark.registry, pytest.mark.docker]
+pytestmark = [pytest.mark.slow, pytest.mark.registry, pytest.mark.docker, pytest.mark.timeout(900)]
 
 
 class StopRegistryBefore(requests.Session):

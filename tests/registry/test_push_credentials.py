@@ -18,7 +18,7 @@ from tests.harness.docker_engine import engine_trusts
 
 from .conftest import ROOT, Registry, docker, run_invoke, skopeo, skopeo_inspect
 
-pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.registry]
+pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.registry, pytest.mark.timeout(900)]
 ENTRY = ("--benchmark", "maskrcnn", "--cuda", "12.4", "--py", "3.11")
 COMMIT = "0123456789abcdef0123"
 TAG = "0.1.0-cuda12.4-py3.11"

@@ -18,7 +18,7 @@ from common.registry.manifests import (
 
 from .conftest import Registry, run_invoke, skopeo, skopeo_inspect
 
-pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.registry]
+pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.registry, pytest.mark.timeout(900)]
 PROFILE = ["--profile", "cpu"]
 
 

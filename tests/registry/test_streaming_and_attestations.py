@@ -13,7 +13,7 @@ from common.registry.reference import parse_reference
 
 from .conftest import Registry, run_invoke, skopeo, skopeo_inspect
 
-pytestmark = [pytest.mark.slow, pytest.mark.registry, pytest.mark.docker]
+pytestmark = [pytest.mark.slow, pytest.mark.registry, pytest.mark.docker, pytest.mark.timeout(900)]
 
 
 def test_layer_copy_between_registries_streams_in_chunks(plain_registry: Registry, own_registry: Registry,

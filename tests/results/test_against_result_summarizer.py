@@ -22,7 +22,7 @@ from common.results import layout, summary, systems
 from common.results.logs import read_log
 from tests.results.generated import Run, write_folder, write_submission
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 NC = {"converged": False}
 # system -> (runs, first index, expected score in minutes, or None)

@@ -18,7 +18,7 @@ from tests.harness.system import HarnessError, ensure_commands
 from tests.results.generated import Run, system_description, write_folder
 from tests.results.shaped import NVIDIA_8XH100, Timing, write_log
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 # What a headless Chromium needs to run here and in CI: no sandbox (root), no GPU, nothing on the network; no
 # scroll bar in the picture.

@@ -6,13 +6,14 @@ import importlib.metadata
 import json
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 from mlperf_logging.system_desc_checker.system_desc_checker import check_system_desc
 
+from common.mlperf import launcher
 from common.results import systems
+from tests import nvidia_smi
 
 CLUSTER = systems.SystemFacts(
     submitter="Backend.AI", division="closed", status="cloud", nodes=2, host_processor_model="Intel Xeon 8480C",
@@ -34,7 +35,17 @@ def test_the_checker_accepts_what_is_written(tmp_path: Path, ruleset: str) -> No
     assert (valid, name) == (True, "local")
 
 
-def test_the_local_probe_reads_this_machine(tmp_path: Path) -> None:
+def on_node(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, node: str | None) -> None:
+    """PATH with the recorded nvidia-smi of `node` first (None: no nvidia-smi anywhere on PATH)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    if node is not None:
+        nvidia_smi.install(bin_dir, node)
+    monkeypatch.setenv("PATH", str(bin_dir) if node is None else f"{bin_dir}:{os.environ['PATH']}")
+
+
+def test_the_local_probe_reads_this_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    on_node(monkeypatch, tmp_path, None)
     path = systems.write_description(tmp_path, "here", _local()).path
     described = json.loads(path.read_text())
     cpuinfo = Path("/proc/cpuinfo").read_text()
@@ -44,8 +55,7 @@ def test_the_local_probe_reads_this_machine(tmp_path: Path) -> None:
     assert described["framework"].startswith(f"PyTorch {importlib.metadata.version('torch')}, CUDA ")
     meminfo_kib = int(re.search(r"^MemTotal:\s*(\d+)", Path("/proc/meminfo").read_text(), re.M).group(1))
     assert described["host_memory_capacity"] == f"{meminfo_kib * 1024 / 2**30:.0f} GB"
-    if shutil.which("nvidia-smi") is None:
-        assert (described["accelerators_per_node"], described["accelerator_model_name"]) == ("0", "N/A")
+    assert (described["accelerators_per_node"], described["accelerator_model_name"]) == ("0", "N/A")
     assert described["cooling"] == systems.PLACEHOLDER and described["hw_notes"] == ""
     assert described["status"] == "Available on-premise"
 
@@ -94,3 +104,22 @@ def test_in_a_cluster_session_the_probe_counts_its_nodes(tmp_path: Path, monkeyp
     monkeypatch.setenv("BACKENDAI_CLUSTER_SIZE", "2")
     monkeypatch.setenv("BACKENDAI_CLUSTER_HOSTS", "main1,sub1")
     assert _local().nodes == 2
+
+
+@pytest.mark.parametrize(("node", "model", "memory", "system"), [
+    ("8xH100", "NVIDIA H100 80GB HBM3", "80 GB", "bai-2x8xH100"),
+    ("8xH200", "NVIDIA H200", "140 GB", "bai-2x8xH200"),
+    ("no-driver", "N/A", "N/A", "bai-2xCPU"),
+])
+def test_the_accelerators_are_what_nvidia_smi_says_on_the_node(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, node: str, model: str, memory: str, system: str) -> None:
+    """nvidia-smi's own answers, recorded on an H100 and an H200 node and on a node without a working driver."""
+    on_node(monkeypatch, tmp_path, node)
+    described = json.loads(systems.write_description(tmp_path, "node", _local()).path.read_text())
+    count = "0" if node == "no-driver" else "8"
+    assert (described["accelerators_per_node"], described["accelerator_model_name"],
+            described["accelerator_memory_capacity"]) == (count, model, memory)
+    valid, _, _, _ = check_system_desc(str(tmp_path / "systems" / "node.json"), "training", "3.1.0")
+    assert valid
+    two_nodes = {"BACKENDAI_CLUSTER_SIZE": "2", "BACKENDAI_CLUSTER_HOSTS": "main1,sub1"}
+    assert launcher.system_name(two_nodes, launcher.accelerator_names()) == system

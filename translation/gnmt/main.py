@@ -44,8 +44,12 @@ EXIT_BELOW_TARGET = 3
 EXIT_INTERRUPTED = 130
 
 
-class RunInterruptedError(Exception):
-    """SIGINT or SIGTERM arrived: stop, log the abort, keep the log."""
+class RunInterruptedError(BaseException):
+    """SIGINT or SIGTERM arrived: stop, log the abort, keep the log.
+
+    A BaseException, like KeyboardInterrupt: logging and mlperf_logging swallow any Exception raised while
+    they write, which is where a signal often lands (a run signalled as it logged `epoch_start` trained on).
+    """
 
 
 class DataMissingError(FileNotFoundError):
