@@ -105,7 +105,8 @@ def test_two_gloo_workers_through_torchrun_report_the_global_batch(sample_layout
     assert lines[-1].startswith("cpu2/gnmt: no score (")  # the summary line ends the series
     assert "compliance (0.7.0): FAILED: quality target not reached" in lines
     log = results / "cpu2" / "gnmt" / "result_0.txt"
-    assert _values(log, "global_batch_size") == [64]  # 2 workers x 32 sentences
+    assert _values(log, "global_batch_size") == [32]  # 2 workers x 16 sentences
+    assert _values(log, "gradient_accumulation_steps") == [1]
     assert _values(log, "submission_platform") == ["cpu2"]  # run_and_time names the platform after --system
     assert check_log(log, "0.7.0").other_complaints == []
 
