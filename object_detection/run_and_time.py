@@ -27,10 +27,11 @@ from common.mlperf import run_and_time
 from object_detection import verify_dataset
 from object_detection.layout import CocoLayout
 from object_detection.maskrcnn.schedule import RULESET
+from object_detection.maskrcnn.train import division_of
 
 BENCHMARK = run_and_time.Benchmark(
     name="maskrcnn", result_name="OBJECT_DETECTION", train_module="object_detection.maskrcnn.train", ruleset=RULESET,
-    platform_option="--platform",
+    platform_option="--platform", division=division_of,
 )
 # What the training imports (the image has Mask R-CNN's requirements only, not GNMT's).
 TRAINING_MODULES = ("torch", "torchvision", "pycocotools", "faster_coco_eval", "mlperf_logging", "numpy", "PIL")

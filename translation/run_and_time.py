@@ -26,11 +26,12 @@ from common.datasets.manifest import ManifestError
 from common.datasets.mounts import writable
 from common.mlperf import run_and_time
 from translation import verify_dataset
+from translation.gnmt.options import division_of
 from translation.layout import Wmt16Layout
 
 GNMT = run_and_time.Benchmark(
     name="gnmt", result_name="RNN_TRANSLATOR", train_module="translation.gnmt.main", ruleset="0.7.0",
-    platform_option="--submission-platform",
+    platform_option="--submission-platform", division=division_of,
 )
 # What the training imports (the image has GNMT's requirements only, not Mask R-CNN's).
 TRAINING_MODULES = ("torch", "mlperf_logging", "sacrebleu", "sacremoses", "subword_nmt", "numpy")
