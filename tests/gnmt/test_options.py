@@ -50,6 +50,7 @@ def test_the_sample_is_open_for_its_model_and_batch() -> None:
 
 
 def test_asking_the_division_imports_no_torch() -> None:
-    code = "import sys\nfrom translation.gnmt.options import division_of\nprint(division_of([]), 'torch' in sys.modules)"
+    code = ("import sys\nfrom translation.gnmt.options import division_of\n"
+            "print(division_of([]), 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["closed", "False"]
