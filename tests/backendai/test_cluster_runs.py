@@ -100,14 +100,14 @@ def test_one_container_run_trains_to_the_target_and_brings_the_log_home(
                     "--results-dir", str(tmp_path))
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    log = tmp_path / "bai-1xCPU" / "maskrcnn" / "result_0.txt"
+    log = tmp_path / "bai-1xCPU-open" / "maskrcnn" / "result_0.txt"
     assert f"MLPerf log: {log}" in result.stdout
     assert "compliance (3.1.0): PASSED" in result.stdout
     assert compliance.check_log(log, "3.1.0").passed
     assert any(line.startswith("RESULT,OBJECT_DETECTION,1,") for line in result.stdout.splitlines())
     records = mllog(log)
     assert [r["metadata"]["status"] for r in records if r["key"] == "run_stop"] == ["success"]
-    assert next(r["value"] for r in records if r["key"] == "submission_platform") == "bai-1xCPU"
+    assert next(r["value"] for r in records if r["key"] == "submission_platform") == "bai-1xCPU-open"
     # the program's own output, not the kernel runner's lines
     assert "ttyd" not in output and "chpasswd" not in output and "\r" not in output
 
@@ -119,7 +119,7 @@ def test_two_container_cluster_session_trains_as_one_world(
                     "--mem-per-node", "6g", "--seed", "1", "--timeout", "1200",
                     "--results-dir", str(tmp_path / "results"))
     output = result.stdout + result.stderr
-    log = tmp_path / "results" / "bai-2xCPU" / "maskrcnn" / "result_0.txt"
+    log = tmp_path / "results" / "bai-2xCPU-open" / "maskrcnn" / "result_0.txt"
     assert f"MLPerf log: {log}" in result.stdout, output
     verdict = compliance.check_log(log, "3.1.0")
     assert verdict.passed or verdict.other_complaints == [], verdict.summary()
@@ -128,12 +128,12 @@ def test_two_container_cluster_session_trains_as_one_world(
     # reports the workers' exit 3 as 1), and the exit code says which
     (status,) = [r["metadata"]["status"] for r in records if r["key"] == "run_stop"]
     assert result.returncode == {"success": 0, "aborted": 1}[status], output
-    assert next(r["value"] for r in records if r["key"] == "submission_platform") == "bai-2xCPU"
+    assert next(r["value"] for r in records if r["key"] == "submission_platform") == "bai-2xCPU-open"
     # one CPU worker per container, one image each: the global batch is twice the local one
     assert next(r["value"] for r in records if r["key"] == "global_batch_size") == 2
     assert "launcher: world of 2 worker(s) on 2 node(s) (main1, sub1)" in output
     assert " Child connection from " not in output  # the containers' sshd lines are not the program's
-    description = json.loads((tmp_path / "systems" / "bai-2xCPU.json").read_text())  # beside results/
+    description = json.loads((tmp_path / "systems" / "bai-2xCPU-open.json").read_text())  # beside results/
     assert description["number_of_nodes"] == "2"
     assert description["other_software_stack"]["image"] == benchmark_images["maskrcnn"]
 
@@ -150,7 +150,7 @@ def test_a_sub_killed_mid_run_aborts_it_and_leaves_no_session(
     output, _ = run.communicate(timeout=600)
     assert run.returncode != 0, output
     assert "launcher: node sub1 exited with" in output
-    logs = list((tmp_path / "bai-2xCPU" / "maskrcnn").glob("result_0.txt*"))
+    logs = list((tmp_path / "bai-2xCPU-open" / "maskrcnn").glob("result_0.txt*"))
     assert logs, output
     statuses = [r["metadata"].get("status") for r in mllog(logs[0]) if r["key"] == "run_stop"]
     assert statuses in (["aborted"], []), statuses  # aborted, or cut short before run_stop (.partial)
@@ -168,7 +168,7 @@ def test_a_run_past_its_timeout_is_destroyed_and_says_so(
     assert "timed out" in output
     session = output.split("]")[0].lstrip("[")
     assert session not in bai_client.live_sessions(client_config)
-    partial = list((tmp_path / "bai-1xCPU" / "maskrcnn").glob("result_0.txt.partial"))
+    partial = list((tmp_path / "bai-1xCPU-open" / "maskrcnn").glob("result_0.txt.partial"))
     assert partial, output  # the log written so far, named as unfinished
 
 
@@ -184,7 +184,7 @@ def test_ctrl_c_destroys_the_session_and_keeps_the_partial_log(
     assert run.returncode == 130, output
     assert "was destroyed" in output
     assert session not in bai_client.live_sessions(client_config)
-    assert list((tmp_path / "bai-1xCPU" / "maskrcnn").glob("result_0.txt.partial")), output
+    assert list((tmp_path / "bai-1xCPU-open" / "maskrcnn").glob("result_0.txt.partial")), output
 
 
 def test_a_dataset_that_does_not_verify_stops_before_the_clock(
