@@ -322,7 +322,7 @@ def _conflict(results_root: Path, system: str, division: str) -> str | None:
         held = "; ".join(f"{d}-division {', '.join(sorted(b))} runs" for d, b in sorted(others.items()))
         return f"{results_root / system} holds {held}"
     path = layout.submission_root(results_root) / "systems" / f"{system}.json"
-    with contextlib.suppress(OSError, ValueError):
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # no description, or one that is not JSON
         described = json.loads(path.read_text(encoding="utf-8")).get("division")
         if described not in (None, PLACEHOLDER, division):
             return f"{path} describes {_a(described)}-division system"
