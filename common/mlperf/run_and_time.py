@@ -154,22 +154,10 @@ def main(benchmark: Benchmark, args: argparse.Namespace, train_args: list[str]) 
         print("run_and_time: --runs must be at least 1", file=sys.stderr)
         return 2
     try:
-        division = benchmark.division(train_args) if benchmark.division else None
-    except ValueError as error:
+        args.system = _system_of_one_division(benchmark, args, train_args)
+    except (ValueError, systems.DivisionConflictError) as error:
         print(f"run_and_time: {error}", file=sys.stderr)
         return 2
-    if args.system == "auto":
-        args.system = launcher.system_name(os.environ, launcher.accelerator_names())
-        args.system += "-open" if division == "open" else ""
-    if division is not None:
-        try:
-            home = systems.home_for(args.results_dir, args.system, division)
-        except systems.DivisionConflictError as error:
-            print(f"run_and_time: {error}", file=sys.stderr)
-            return 2
-        if home.message:
-            print(f"run_and_time: {home.message}", file=sys.stderr, flush=True)
-        args.system = home.system
     first_failure = 0
     last_log: Path | None = None
     for offset in range(args.runs):
@@ -204,6 +192,22 @@ def main(benchmark: Benchmark, args: argparse.Namespace, train_args: list[str]) 
     folder = layout.project_folder(args.results_dir, args.system, benchmark.name)
     print(summary.headline(summary.summarize_folders([folder], ruleset=benchmark.ruleset).results[0]), flush=True)
     return first_failure
+
+
+def _system_of_one_division(benchmark: Benchmark, args: argparse.Namespace, train_args: list[str]) -> str:
+    """The system the series goes under: `auto` resolved (ending in -open for an open series), then one that holds
+    no other division's runs (common.results.systems.home_for, which says when it is not the name asked for)."""
+    division = benchmark.division(train_args) if benchmark.division else None
+    system = args.system
+    if system == "auto":
+        system = launcher.system_name(os.environ, launcher.accelerator_names())
+        system += "-open" if division == "open" else ""
+    if division is None:
+        return system
+    home = systems.home_for(args.results_dir, system, division)
+    if home.message:
+        print(f"run_and_time: {home.message}", file=sys.stderr, flush=True)
+    return home.system
 
 
 def _described(results_dir: Path, system: str, log_path: Path) -> str:
