@@ -4,6 +4,8 @@ apart), and the sampler's groups are exactly the large batches."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -82,3 +84,18 @@ def test_the_global_batch_is_split_into_worker_batches_and_accumulation_steps(
             batch_split(global_batch, workers, batch)
     else:
         assert batch_split(global_batch, workers, batch) == expected
+
+
+def test_a_run_logs_the_global_batch_and_the_accumulation_steps_that_make_it(sample_layout, tmp_path) -> None:
+    from translation.gnmt import main as trainer  # noqa: PLC0415
+
+    log = tmp_path / "gnmt.log"
+    code = trainer.main(["--data-dir", str(sample_layout.data_dir), "--seed", "3", "--log-file", str(log),
+                         "--hidden-size", "32", "--global-batch-size", "256", "--batch-size", "32", "--epochs", "1",
+                         "--beam-size", "1"])
+    assert code == trainer.EXIT_BELOW_TARGET
+    records = [json.loads(line.split(":::MLLOG ", 1)[1]) for line in log.read_text().splitlines()]
+    logged = {r["key"]: r["value"] for r in records}
+    assert (logged["global_batch_size"], logged["gradient_accumulation_steps"]) == (256, 8)
+    # The schedule counts optimizer steps (at most train_samples / 256 in the epoch), not the 8 passes of each.
+    assert 0 < logged["opt_learning_rate_remain_steps"] <= 0.666 * logged["train_samples"] / 256
