@@ -49,3 +49,9 @@ def test_images(session: nox.Session) -> None:
 def push_images(session: nox.Session) -> None:
     """Push built images and their manifest lists; credentials from env or --password-stdin."""
     _image_session(session, "common.imagebuild.push")
+
+
+@nox.session(python=PYTHON)
+def check_torch(session: nox.Session) -> None:
+    """Newer torch/torchvision on PyTorch's index for the matrix's CUDA versions (exit 1: the matrix should change)."""
+    _image_session(session, "common.imagebuild.torch_releases")

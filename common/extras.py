@@ -13,7 +13,7 @@ import importlib.util
 MODULES = {
     "train": ("torch", "torchvision", "pycocotools", "faster_coco_eval", "mlperf_logging", "sacrebleu", "sacremoses",
               "subword_nmt", "regex", "numpy", "PIL"),
-    "bai": ("ai.backend.client", "yarl", "psutil"),
+    "bai": ("psutil",),
     "results": ("mlperf_logging", "matplotlib"),
 }
 

@@ -3,8 +3,11 @@
 - the Mask R-CNN sample run as a batch session (`invoke maskrcnn.run --on-cluster --sample`) against the
   same run of `run_and_time` on this machine: seconds of overhead (session start, data mount, log
   download) and their share of the run;
+- the same run as a two-container cluster session, its containers on one agent (single-node mode) against
+  on two agents (multi-node mode, over the swarm overlay; needs a sandbox with `--agents 2`);
 - uploading a prepared dataset into a virtual folder with `prepare --upload` (records, resumable) against
-  the SDK's own recursive upload of the same files: ratio; then a second, no-op upload.
+  the 23.09 SDK's own recursive upload of the same files (where backend.ai-client 23.9 is installed, a
+  Python 3.11 peer): ratio; then a second, no-op upload.
 
 Needs a running sandbox (or any cluster: BACKEND_* from the environment or --client-env) and a
 registered Mask R-CNN image that trains (tests/backendai/conftest.py builds one):
@@ -27,8 +30,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-from ai.backend.client.session import AsyncSession  # noqa: E402
 
 from common.backendai import client as bai_client  # noqa: E402
 from common.backendai import datasets  # noqa: E402
@@ -58,6 +59,14 @@ def run_overhead(image: str, env: dict[str, str], scratch: Path) -> None:
                         "--results-dir", str(scratch / "cluster-results"), *common], env)
     print(f"sample run here: {local:.1f} s; as a batch session: {cluster:.1f} s; "
           f"overhead {cluster - local:+.1f} s ({(cluster - local) / local:+.1%} of the run)")
+    two = ["maskrcnn.run", "--on-cluster", "--vfolder", vfolder, "--image", image, "--nodes", "2",
+           "--cpus-per-node", "2", "--mem-per-node", "6g", *common]
+    single, _ = timed([sys.executable, "-m", "invoke", *two, "--cluster-mode", "single-node",
+                       "--results-dir", str(scratch / "single-node")], env)
+    multi, _ = timed([sys.executable, "-m", "invoke", *two, "--cluster-mode", "multi-node",
+                      "--results-dir", str(scratch / "multi-node")], env)
+    print(f"two containers on one agent (single-node): {single:.1f} s; on two agents (multi-node): {multi:.1f} s; "
+          f"{multi / single:.2f}x ({multi - single:+.1f} s)")
     bai_client.delete_vfolder(vfolder)
 
 
@@ -78,9 +87,15 @@ def make_dataset(root: Path) -> int:
 
 
 def sdk_upload(vfolder: str, source: Path) -> None:
-    """The peer: the SDK's own recursive upload of the same tree."""
+    """The peer: the 23.09 SDK's own recursive upload of the same tree."""
+    from ai.backend.client.config import APIConfig  # noqa: PLC0415 - the peer only, Python 3.11
+    from ai.backend.client.session import AsyncSession  # noqa: PLC0415
+
+    ours = bai_client.api_config()
+    config = APIConfig(endpoint=ours.endpoint, access_key=ours.access_key, secret_key=ours.secret_key)
+
     async def work() -> None:
-        async with AsyncSession(config=bai_client.api_config()) as api:
+        async with AsyncSession(config=config) as api:
             await api.VFolder(vfolder).upload([str(p) for p in source.iterdir()], basedir=source, recursive=True)
 
     asyncio.run(work())
@@ -112,6 +127,7 @@ def main() -> int:
     parser.add_argument("--image", required=True, help="a registered Mask R-CNN image that trains here")
     parser.add_argument("--client-env", type=Path, help="a sandbox's client.env (else BACKEND_* from the env)")
     parser.add_argument("--skip-run", action="store_true", help="only the upload figures")
+    parser.add_argument("--skip-upload", action="store_true", help="only the run figures")
     args = parser.parse_args()
     if args.client_env:
         for line in args.client_env.read_text().splitlines():
@@ -121,7 +137,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="perf-bai-cluster-") as scratch:
         if not args.skip_run:
             run_overhead(args.image, env, Path(scratch))
-        upload_ratio(Path(scratch))
+        if not args.skip_upload:
+            upload_ratio(Path(scratch))
     return 0
 
 

@@ -1,2 +1,2 @@
-"""Talking to a Backend.AI cluster: the SDK client (batch sessions, virtual folders), its errors, image
+"""Talking to a Backend.AI cluster: the client (signed API requests, batch sessions, virtual folders), its errors, image
 registration, the bai tasks, and a local sandbox (sandbox/) to try images on."""

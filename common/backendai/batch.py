@@ -1,23 +1,30 @@
-"""A batch session's request as each Backend.AI release takes it, and what its events say.
+"""A batch session's request as each Backend.AI release takes it, and what its statuses mean.
 
-The SDK's `get_or_create` cannot send what newer managers take (`batch_timeout`, mount options), so
-the request is built here, for the manager's release, and sent through the SDK's signed `Request`.
-The exit code travels in the session_success/session_failure event up to 25.12; since 25.13 the
-events carry `exitCode: null` (the framed command's end marker has it, common/backendai/output.py).
+Every key a release does not know is left out (23.09's and 24.09's request schemas refuse unknown keys):
+`batch_timeout` from 24.12, mount options from 24.03, folders mounted by id from 25.12 (from 26.4.4 a
+name resolves to the last folder row of that name, whoever owns it and whatever its status), and
+`is_preemptible: false` from 26.3, where sessions are preemptible by default.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ai.backend.client.request import Request
-
+from common.backendai.api import API, API_VERSION
 from common.backendai.server import Server
 
-# The exit code Backend.AI's agent reports for a batch session its batch_timeout ended.
+# Waiting for the scheduler, or placed and being brought up (26.9 leaves a session at CREATING for good
+# when its agent refused it): --start-timeout ends these. DEPRIORITIZING and RESERVED are 26.8's.
+NOT_STARTED = frozenset({"PENDING", "DEPRIORITIZING", "RESERVED", "SCHEDULED", "PREPARING", "PULLING",
+                         "PREPARED", "CREATING"})
+RUNNING = frozenset({"RUNNING", "RUNNING_DEGRADED", "RESTARTING"})
+# 26.8's preemption: a victim is PREEMPTED, then TERMINATING or RESCHEDULING (back to PENDING, where its
+# command would start again from nothing). For a benchmark either is the end of the run.
+PREEMPTED = frozenset({"PREEMPTED", "RESCHEDULING"})
+FINAL = frozenset({"TERMINATED", "CANCELLED", "ERROR"})
+# What Backend.AI's agent reports for a batch session its batch_timeout ended.
 TIMEOUT_EXIT_CODE = -2
 TIMEOUT_REASON = "task-timeout"
 
@@ -32,6 +39,7 @@ class SessionRequest:
     resources: Mapping[str, str | int]
     resource_opts: Mapping[str, str]
     env: Mapping[str, str]
+    # folder name -> mount path (None: /home/work/<name>)
     mounts: Mapping[str, str | None]
     read_only: frozenset[str]
     architecture: str
@@ -40,16 +48,16 @@ class SessionRequest:
     cluster_mode: str
     domain: str | None
     group: str | None
+    # folder name -> its id, where the manager mounts by id
+    folder_ids: Mapping[str, str] | None = None
+    resource_group: str | None = None
 
     def body(self, server: Server) -> dict[str, Any]:
         """The JSON of POST /session (API v7 names, which every line still accepts)."""
-        config: dict[str, Any] = {
-            "mounts": list(self.mounts), "mount_map": {k: v for k, v in self.mounts.items() if v},
-            "environ": dict(self.env), "resources": dict(self.resources),
-            "resource_opts": dict(self.resource_opts), "scalingGroup": None, "preopen_ports": None,
-        }
-        if self.read_only and server.has("mount_options"):
-            config["mount_options"] = {name: {"permission": "ro"} for name in self.read_only}
+        config: dict[str, Any] = {"environ": dict(self.env), "resources": dict(self.resources),
+                                  "resource_opts": dict(self.resource_opts), "scalingGroup": self.resource_group,
+                                  "preopen_ports": None}
+        config.update(self._mounts(server))
         body: dict[str, Any] = {
             "name": self.name, "image": self.image, "architecture": self.architecture, "tag": None,
             "type": "batch", "enqueueOnly": True, "maxWaitSeconds": 0, "reuseIfExists": False,
@@ -61,16 +69,33 @@ class SessionRequest:
         }
         if server.has("batch_timeout"):
             body["batch_timeout"] = max(1, int(self.timeout))
+        if server.has("preemptible_sessions"):
+            body["is_preemptible"] = False
         return body
 
+    def _mounts(self, server: Server) -> dict[str, Any]:
+        by_id = server.has("mount_by_id")
+        if by_id:
+            missing = [name for name in self.mounts if name not in (self.folder_ids or {})]
+            if missing:
+                raise ValueError(f"{server} mounts folders by id; no id for {', '.join(missing)}")
+        key = (lambda name: (self.folder_ids or {})[name]) if by_id else (lambda name: name)
+        mounts: dict[str, Any] = {}
+        paths = {key(name): path for name, path in self.mounts.items() if path}
+        if by_id:
+            mounts.update(mount_ids=[key(name) for name in self.mounts], mount_id_map=paths)
+        else:
+            mounts.update(mounts=list(self.mounts), mount_map=paths)
+        if self.read_only and server.has("mount_options"):
+            mounts["mount_options"] = {key(name): {"permission": "ro"} for name in self.read_only}
+        return mounts
 
-async def create(request: SessionRequest, server: Server) -> str:
-    """Enqueue the session; its id."""
-    rqst = Request("POST", "/session")
-    rqst.set_json(request.body(server))
-    async with rqst.fetch() as resp:
-        return str((await resp.json())["sessionId"])
 
-
-def event_session(data: str) -> dict[str, Any]:
-    return json.loads(data) if data else {}
+def create(api: API, request: SessionRequest) -> str:
+    """Enqueue the session; its id. Folders by id are read only from a request of API v9 on (the
+    manager validates the config by the version the request claims, and drops what that version lacks)."""
+    server = api.server
+    answer = api.call("POST", "/session", json_body=request.body(server),
+                      doing=f"creating batch session {request.name} of {request.image}",
+                      version=server.api_version if server.has("mount_by_id") else API_VERSION)
+    return str(answer["sessionId"])

@@ -1,4 +1,4 @@
-"""What a benchmark run on a cluster is made of, importable without the SDK (the tasks name it)."""
+"""What a benchmark run on a cluster is made of, importable without the client (the tasks name it)."""
 
 from __future__ import annotations
 

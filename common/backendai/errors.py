@@ -1,4 +1,4 @@
-"""Errors of the Backend.AI client, importable without the SDK (so `invoke` starts without it)."""
+"""Errors of the Backend.AI client, importable without `requests` being touched (so `invoke --list` stays light)."""
 
 from __future__ import annotations
 
@@ -37,3 +37,15 @@ class SessionPendingError(BackendAIError):
 
 class BatchInterruptedError(BackendAIError):
     """The user interrupted the run (Ctrl-C); the session has been destroyed."""
+
+
+class SessionPreemptedError(BackendAIError):
+    """The scheduler preempted the session mid-run (26.3+ resource groups with preemption on)."""
+
+
+class UnsupportedServerError(BackendAIError):
+    """The manager runs a release the client has not been checked against."""
+
+
+class VFolderNotFoundError(BackendAIError):
+    """No usable virtual folder of that name for this key."""

@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ai.backend.client.config import APIConfig
-
 from common.backendai import client as bai_client
+from common.backendai.api import APIConfig
 from common.backendai.errors import ImageNotRegisteredError
 from common.backendai.server import Server
 from common.registry.auth import find_credentials

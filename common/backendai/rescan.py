@@ -10,13 +10,9 @@ A scan that partly fails also ends "done", with its problems listed after "error
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
-from ai.backend.client.exceptions import BackendAPIError
-from ai.backend.client.request import Request
-from ai.backend.client.session import AsyncSession
-
+from common.backendai.api import API, APIError
 from common.backendai.errors import RequestRejectedError
 from common.backendai.server import Server
 from common.registry.reference import parse_reference
@@ -42,50 +38,47 @@ def parse_done_message(message: str) -> list[str]:
     return [line.strip() for line in message.split("errors:", 1)[1].splitlines() if line.strip()]
 
 
-async def _wait(api: AsyncSession, task_id: str, what: str) -> list[str]:
-    async with api.BackgroundTask(task_id).listen_events() as events:
-        async for event in events:
-            if event.event in ("bgtask_failed", "bgtask_cancelled"):
-                raise RequestRejectedError(f"{what} failed: {event.data}")
-            if event.event in ("bgtask_done", "bgtask_partial_success"):
-                data = json.loads(event.data) if event.data else {}
-                return parse_done_message(str(data.get("message") or ""))
+def _wait(api: API, task_id: str, what: str) -> list[str]:
+    for event in api.events("/events/background-task", {"task_id": task_id}, doing=f"following {what}"):
+        if event.name in ("bgtask_failed", "bgtask_cancelled"):
+            raise RequestRejectedError(f"{what} failed: {event.data}")
+        if event.name in ("bgtask_done", "bgtask_partial_success"):
+            return parse_done_message(str(event.json().get("message") or ""))
     return []
 
 
-async def _rescan(api: AsyncSession, server: Server, what: str, **variables: str | None) -> list[str]:
+def _rescan(api: API, server: Server, what: str, **variables: str | None) -> list[str]:
     query = RESCAN if server.version >= (25, 1, 0) else RESCAN_2309
-    answer = (await api.Admin.query(query, variables))["rescan_images"]
+    answer = api.gql(query, variables, doing=what)["rescan_images"]
     if not answer.get("ok"):
         raise RequestRejectedError(f"{server} refused {what}: {answer.get('msg')}")
-    return await _wait(api, str(answer["task_id"]), what)
+    return _wait(api, str(answer["task_id"]), what)
 
 
-async def _rescan_known(api: AsyncSession, reference: str, architecture: str) -> str | None:
+def _rescan_known(api: API, reference: str, architecture: str) -> str | None:
     """None when the manager does not know the image yet (404) or refuses (26.4.16 and 26.9.6
     answer 400 after scanning an image whose resource minimums are sizes: the reply cannot hold "1g")."""
-    rqst = Request("POST", "/admin/images/rescan")
-    rqst.set_json({"canonical": reference, "architecture": architecture})
     try:
-        async with rqst.fetch():
-            return "rescanned the one image (POST /admin/images/rescan)"
-    except BackendAPIError as error:
+        api.call("POST", "/admin/images/rescan", json_body={"canonical": reference, "architecture": architecture},
+                 doing=f"rescanning {reference}")
+    except APIError as error:
         if error.status in (400, 404):
             return None
         raise
+    return "rescanned the one image (POST /admin/images/rescan)"
 
 
-async def scan(api: AsyncSession, server: Server, reference: str, architecture: str) -> Scan:
+def scan(api: API, server: Server, reference: str, architecture: str) -> Scan:
     if not server.has("rescan_by_registry"):
-        errors = await _rescan(api, server, f"the rescan of {reference}", registry=reference)
+        errors = _rescan(api, server, f"the rescan of {reference}", registry=reference)
         return Scan("rescanned the one image", errors)
     if server.has("rescan_one_known_image"):
-        how = await _rescan_known(api, reference, architecture)
+        how = _rescan_known(api, reference, architecture)
         if how is not None:
             return Scan(how)
     ref = parse_reference(reference)
     project = ref.repository.split("/", 1)[0] if "/" in ref.repository else None
-    errors = await _rescan(api, server, f"the rescan of {ref.registry} project {project}",
-                           registry=ref.registry, project=project)
+    errors = _rescan(api, server, f"the rescan of {ref.registry} project {project}",
+                     registry=ref.registry, project=project)
     return Scan(f"rescanned the whole project {ref.registry}/{project}: {server.rule('rescan_by_registry')}",
                 errors)

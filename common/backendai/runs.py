@@ -12,6 +12,7 @@ are printed, and the session's exit status is returned.
 
 from __future__ import annotations
 
+import collections
 import random
 import re
 import shlex
@@ -30,11 +31,16 @@ from common.backendai.errors import (
     BatchInterruptedError,
     BatchTimeoutError,
     SessionPendingError,
+    SessionPreemptedError,
 )
 from common.mlperf import compliance, results
-from common.results import layout, summary, systems
+from common.results import layout, projection, summary, systems
 
 MOUNT_ROOT = "/home/work"
+# The run's console output, kept beside its log in the results folder (and read from there while it runs).
+OUTPUT_FILE = "output.txt"
+# Lines of output a run keeps in memory to find its RESULT line.
+OUTPUT_TAIL = 2000
 # Exit statuses of a run that did not end on its own (as timeout(1) and shells report them).
 TIMED_OUT = 124
 INTERRUPTED = 130
@@ -61,6 +67,7 @@ class ClusterRun:
     env: Mapping[str, str] = field(default_factory=dict)
     results_dir: Path = Path("results")
     compliance: bool = True
+    resource_group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,7 +102,8 @@ def batch_job(spec: ClusterRun, *, seed: int, session: str) -> bai_client.BatchJ
              **spec.env},
         mounts={spec.data_vfolder: None, spec.results_vfolder: None}, read_only={spec.data_vfolder},
         name=session, timeout=spec.timeout,
-        cluster_size=spec.nodes, cluster_mode=spec.cluster_mode, start_timeout=spec.start_timeout)
+        cluster_size=spec.nodes, cluster_mode=spec.cluster_mode, start_timeout=spec.start_timeout,
+        output_file=(spec.results_vfolder, f"{session}/{OUTPUT_FILE}"), resource_group=spec.resource_group)
 
 
 def check_folders(spec: ClusterRun, config: bai_client.APIConfig | None) -> None:
@@ -110,44 +118,79 @@ def check_folders(spec: ClusterRun, config: bai_client.APIConfig | None) -> None
         bai_client.ensure_vfolder(spec.results_vfolder, config=config)
 
 
-def bring_home(spec: ClusterRun, session: str, config: bai_client.APIConfig | None) -> Path | None:
-    """The run's MLPerf log from the results folder into results/<system>/<benchmark>/ (None: none written)."""
+def placed_system(system: str, containers: int, agents: Sequence[str]) -> str:
+    """The automatic system name for what the session got: containers that shared an agent are one node
+    (bai-2x8xH100 on one agent is bai-1x16xH100; bai-2xCPU is bai-1xCPU)."""
+    nodes = len(set(agents))
+    if not agents or nodes >= containers:
+        return system
+    gpus = re.fullmatch(r"bai-(\d+)x(\d+)x(.+)", system)
+    if gpus:
+        per_node = int(gpus.group(2)) * containers // nodes
+        return f"bai-{nodes}x{per_node}x{gpus.group(3)}"
+    return re.sub(r"^bai-\d+x", f"bai-{nodes}x", system)
+
+
+def bring_home(spec: ClusterRun, session: str, config: bai_client.APIConfig | None,
+               agents: Sequence[str] = ()) -> Path | None:
+    """The run's MLPerf log from the results folder into results/<system>/<benchmark>/ (None: none written).
+    An automatic system name of a multi-node run whose containers shared agents is corrected
+    (placed_system)."""
     try:
         tree = bai_client.list_tree(spec.results_vfolder, session, config=config)
     except BackendAIError:
         return None
     benchmark = re.escape(spec.benchmark.name)
-    pattern = re.compile(rf"^{re.escape(session)}/([^/]+)/{benchmark}/result_\d+\.txt(\.partial)?$")
+    # a probe's log (run_and_time --probe) is probe_<i>.txt, and stays so at home
+    pattern = re.compile(rf"^{re.escape(session)}/([^/]+)/{benchmark}/(result|probe)_\d+\.txt(\.partial)?$")
     logs = sorted(path for path in tree if pattern.match(path))
     if not logs:
         return None
     remote = logs[0]
-    system, partial = pattern.match(remote).groups()  # type: ignore[union-attr]
+    remote_system, kind, partial = pattern.match(remote).groups()  # type: ignore[union-attr]
+    system = remote_system if spec.system else placed_system(remote_system, spec.nodes, agents)
     with tempfile.TemporaryDirectory(prefix="mlperf-bai-") as scratch:
         fetched = bai_client.download(spec.results_vfolder, [remote], Path(scratch), config=config)[0]
-        final = results.next_result_path(spec.results_dir, system, spec.benchmark.name)
+        final = results.next_result_path(spec.results_dir, system, spec.benchmark.name, kind)
         target = final.with_name(final.name + ".partial") if partial else final
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(fetched), target.with_name(target.name + ".tmp"))
         target.with_name(target.name + ".tmp").replace(target)
-    bring_description_home(spec, system, config)
+    bring_description_home(spec, remote_system, system, config, agents)
     return target
 
 
-def bring_description_home(spec: ClusterRun, system: str, config: bai_client.APIConfig | None) -> None:
-    """systems/<system>.json as the session probed it (nodes, GPUs, CPUs, image), merged into the local one."""
-    remote = f"systems/{system}.json"
+def bring_description_home(spec: ClusterRun, remote_system: str, system: str, config: bai_client.APIConfig | None,
+                           agents: Sequence[str] = ()) -> None:
+    """systems/<system>.json as the session probed it (nodes, GPUs, CPUs, image), merged into the local one,
+    with the agents its containers ran on."""
+    remote = f"systems/{remote_system}.json"
     try:
         if remote not in bai_client.list_tree(spec.results_vfolder, "systems", config=config):
             return
         with tempfile.TemporaryDirectory(prefix="mlperf-bai-") as scratch:
             fields = systems.read_description(
                 bai_client.download(spec.results_vfolder, [remote], Path(scratch), config=config)[0])
+        if agents:
+            fields = {**fields, **placement_fields(fields, system, spec.nodes, agents)}
         written = systems.write_fields(layout.submission_root(spec.results_dir), system, fields)
     except (BackendAIError, systems.SystemDescriptionError) as error:
         print(f"system description of {system} not brought home: {error}", file=sys.stderr, flush=True)
         return
     print(f"System description: {written.path}", flush=True)
+
+
+def placement_fields(fields: Mapping[str, object], system: str, containers: int,
+                     agents: Sequence[str]) -> dict[str, str]:
+    """Where the containers ran: the agents in hw_notes, and the node count they make."""
+    nodes = len(set(agents))
+    note = f"Backend.AI agents: {', '.join(agents)} ({containers} container(s) on {nodes} agent(s))"
+    previous = str(fields.get("hw_notes") or "")
+    notes = note if not previous or previous.startswith(systems.PLACEHOLDER) else f"{previous}; {note}"
+    placed = {"system_name": system, "hw_notes": notes, "number_of_nodes": str(min(nodes, containers))}
+    if nodes < containers and str(fields.get("accelerators_per_node", "0")).isdigit():
+        placed["accelerators_per_node"] = str(int(str(fields["accelerators_per_node"])) * containers // nodes)
+    return placed
 
 
 def run_once(spec: ClusterRun, *, seed: int, config: bai_client.APIConfig | None,
@@ -156,26 +199,30 @@ def run_once(spec: ClusterRun, *, seed: int, config: bai_client.APIConfig | None
     session = session_name(spec.benchmark.name)
     job = batch_job(spec, seed=seed, session=session)
     say(f"[{session}] {spec.image}: {spec.nodes} node(s) x {spec.resources.slots()}, seed {seed}")
-    output: list[str] = []
+    output: collections.deque[str] = collections.deque(maxlen=OUTPUT_TAIL)
 
     def on_output(line: str) -> None:
         output.append(line)
         print(line, flush=True)
 
     reason = ""
+    agents: tuple[str, ...] = ()
     try:
         result = bai_client.run_batch(job, config=config, on_event=lambda e: say(f"[{session}] {e}"),
                                       on_output=on_output)
-        exit_code = result.exit_code
+        exit_code, agents = result.exit_code, result.agents
+        if spec.cluster_mode == "multi-node" and 0 < len(set(agents)) < spec.nodes:
+            say(f"[{session}] asked for {spec.nodes} nodes in multi-node mode, but the {spec.nodes} containers ran "
+                f"on {len(set(agents))} agent(s) ({', '.join(agents)}): the system is named by what it got")
         if exit_code == -2:
             exit_code, reason = TIMED_OUT, "timed out (the server's batch timeout)"
     except BatchTimeoutError as exc:
         exit_code, reason = TIMED_OUT, str(exc)
-    except SessionPendingError as exc:
+    except (SessionPendingError, SessionPreemptedError) as exc:
         exit_code, reason = 1, str(exc)
     except BatchInterruptedError as exc:
         exit_code, reason = INTERRUPTED, str(exc)
-    log = bring_home(spec, session, config)
+    log = bring_home(spec, session, config, agents)
     result_line = next((line for line in reversed(output) if line.startswith(f"RESULT,{spec.benchmark.result_name},")),
                        None)
     return RunOutcome(seed=seed, session=session, exit_code=exit_code, log=log, result_line=result_line,
@@ -205,14 +252,18 @@ def run_series(spec: ClusterRun, config: bai_client.APIConfig | None = None,
                say: Callable[[str], None] | None = None) -> int:
     """`spec.runs` sessions one after another; the first non-zero exit status, else 0."""
     say = say or (lambda message: print(message, file=sys.stderr, flush=True))
+    bai_client.check_before_start(batch_job(spec, seed=0, session="preflight"), config, say)
     check_folders(spec, config)
     first_seed = spec.seed if spec.seed is not None else random.SystemRandom().randint(0, 2**31 - 1)
     first_failure = 0
     systems: set[str] = set()
+    probes: list[Path] = []
     for offset in range(spec.runs):
         outcome = run_once(spec, seed=first_seed + offset, config=config, say=say)
         report(spec, outcome, say)
-        if outcome.log is not None:
+        if outcome.log is not None and outcome.log.name.startswith(f"{results.PROBE}_"):
+            probes.append(outcome.log)
+        elif outcome.log is not None:
             systems.add(outcome.log.parent.parent.name)
         first_failure = first_failure or outcome.exit_code
         if outcome.exit_code == INTERRUPTED:
@@ -221,4 +272,8 @@ def run_series(spec: ClusterRun, config: bai_client.APIConfig | None = None,
     folders = [layout.project_folder(spec.results_dir, system, spec.benchmark.name) for system in sorted(systems)]
     for result in summary.summarize_folders(folders, ruleset=spec.benchmark.ruleset).results:
         print(summary.headline(result), flush=True)
+    for system in sorted({probe.parent.parent.name for probe in probes}):
+        folder = layout.project_folder(spec.results_dir, system, spec.benchmark.name)
+        print(projection.render_text([projection.project_files(
+            folder, [p for p in probes if p.parent.parent.name == system])]), flush=True)
     return first_failure

@@ -17,17 +17,21 @@ API:
   the automatic name of an open series ends in `-open`, and a series whose division the system's
   runs or description do not have goes under `<system>-<division>` (`common.results.systems.home_for`).
 - `build_parser(benchmark, description) -> argparse.ArgumentParser` with the options every
-  benchmark shares: --seed, --runs, --nproc-per-node, --results-dir, --system, --no-compliance.
-  The benchmark adds its own and turns them into training arguments.
+  benchmark shares: --seed, --runs, --nproc-per-node, --results-dir, --system, --no-compliance,
+  --probe (--probe-evaluations, --probe-minutes). The benchmark adds its own and turns them into
+  training arguments.
 - `main(benchmark, args, train_args) -> int`: runs `args.runs` seeded runs one after another (seed,
   seed+1, ... when --seed fixes them; else each run's seed is drawn from the system's entropy, as
   MLPerf's rules want for a submission), each log in the results layout
   (`common.mlperf.results`), then the compliance checker's verdict (`common.mlperf.compliance`). Returns the
   first non-zero training exit code, else 0. An interrupt stops the series. At its end it writes
   `systems/<system>.json` beside the results folder (`common.results.systems`) and prints the
-  folder's `results.summary` line (`common.results.summary`).
-- `run_training(command) -> TimedRun`: one timed child, SIGINT/SIGTERM forwarded to it
-  (the child runs in its own session, so a terminal's Ctrl-C reaches it exactly once).
+  folder's `results.summary` line (`common.results.summary`). With `--probe` each run is stopped once
+  its log can be projected (`common.mlperf.probe`), kept as `probe_<i>.txt` (never scored), and the
+  projection is printed instead of a verdict, a RESULT line and the score (`common.results.projection`).
+- `run_training(command, probe=None) -> TimedRun`: one timed child, SIGINT/SIGTERM forwarded to it
+  (the child runs in its own session, so a terminal's Ctrl-C reaches it exactly once), watched by
+  `probe` when given.
 - `training_command(benchmark, train_args, *, seed, log_file, nproc_per_node) -> list[str]`: in a
   Backend.AI cluster session (or with `--nproc-per-node auto`) through `common.mlperf.launcher`.
 """
@@ -36,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import os
 import random
 import signal
@@ -49,7 +54,8 @@ from pathlib import Path
 from types import FrameType
 
 from common.mlperf import compliance, launcher, results
-from common.results import layout, summary, systems
+from common.mlperf.probe import DEFAULT_EVALUATIONS, Probe, ProbeLimit
+from common.results import layout, projection, summary, systems
 from common.results.logs import read_log
 
 _FORWARDED = (signal.SIGINT, signal.SIGTERM)
@@ -92,7 +98,20 @@ def build_parser(benchmark: Benchmark, description: str) -> argparse.ArgumentPar
                              "and GPUs, e.g. bai-2x8xH100")
     parser.add_argument("--no-compliance", action="store_true",
                         help="skip the compliance verdict after each run (the score at the end checks every log)")
+    parser.add_argument("--probe", action="store_true",
+                        help="stop each run once its log can be projected, keep it as probe_<i>.txt (never scored) "
+                             "and print the projected time to train")
+    parser.add_argument("--probe-evaluations", type=_at_least_one, default=DEFAULT_EVALUATIONS,
+                        help=f"a probe stops after this many evaluations (default {DEFAULT_EVALUATIONS})")
+    parser.add_argument("--probe-minutes", type=float, default=None,
+                        help="a probe stops this many minutes after run_start at the latest")
     return parser
+
+
+def _at_least_one(value: str) -> int:
+    if value.isdigit() and int(value) >= 1:
+        return int(value)
+    raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {value!r}")
 
 
 def training_command(
@@ -117,10 +136,12 @@ def _workers(value: str) -> str:
     raise argparse.ArgumentTypeError(f"expected a number of workers (at least 1) or auto, not {value!r}")
 
 
-def run_training(command: list[str]) -> TimedRun:
+def run_training(command: list[str], probe: Probe | None = None) -> TimedRun:
     start = datetime.now()
     started = time.monotonic()
     proc = subprocess.Popen(command, start_new_session=True)
+    if probe is not None:
+        probe.watch(proc)
     received: list[int] = []
 
     def forward(signum: int, _frame: FrameType | None) -> None:
@@ -133,6 +154,8 @@ def run_training(command: list[str]) -> TimedRun:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+        if probe is not None:
+            probe.finish()
     # A child killed by a signal reports -N; a shell reports 128+N.
     exit_code = 128 - code if code < 0 else code
     return TimedRun(exit_code, start, round(time.monotonic() - started), received[0] if received else None)
@@ -158,39 +181,53 @@ def main(benchmark: Benchmark, args: argparse.Namespace, train_args: list[str]) 
     except (ValueError, systems.DivisionConflictError) as error:
         print(f"run_and_time: {error}", file=sys.stderr)
         return 2
+    # The launcher says here how the nodes reached each other (for the system description).
+    launch_facts = Path(args.results_dir) / f".launch-{args.system}.json"
+    os.environ[launcher.FACTS_ENV] = str(launch_facts.resolve())
     first_failure = 0
-    last_log: Path | None = None
+    logs: list[Path] = []
     for offset in range(args.runs):
         seed = args.seed + offset if args.seed is not None else random.SystemRandom().randint(0, 2**31 - 1)
-        final = results.next_result_path(args.results_dir, args.system, benchmark.name)
+        final = results.next_result_path(args.results_dir, args.system, benchmark.name,
+                                         results.PROBE if args.probe else results.RESULT)
         partial = final.with_name(final.name + ".partial")
         partial.parent.mkdir(parents=True, exist_ok=True)
         named = benchmark.platform_option and args.system != "local"
         platform = [benchmark.platform_option, args.system] if named else []
         command = training_command(benchmark, [*train_args, *platform], seed=seed, log_file=partial,
                                    nproc_per_node=args.nproc_per_node)
+        probe = Probe(partial, ProbeLimit(args.probe_evaluations, args.probe_minutes)) if args.probe else None
         print(f"STARTING TIMING RUN AT {_stamp(datetime.now())}", flush=True)
-        run = run_training(command)
+        run = run_training(command, probe)
         print(f"ENDING TIMING RUN AT {_stamp(datetime.now())}", flush=True)
         if partial.exists():
             partial.replace(final)
-            last_log = final
+            logs.append(final)
             print(f"MLPerf log: {final}", flush=True)
-            if not args.no_compliance:
+            if not args.no_compliance and probe is None:
                 print(_verdict_line(final, benchmark.ruleset), flush=True)
         else:
             print(f"run_and_time: the training wrote no MLPerf log ({partial})", file=sys.stderr)
-        result = f"RESULT,{benchmark.result_name},{seed},{run.seconds},{_user()},{_stamp(run.start)}"
-        print(result, flush=True)
-        first_failure = first_failure or run.exit_code
+        exit_code = run.exit_code
+        if probe is not None:
+            exit_code = 0 if probe.stopped and run.interrupted_by is None else exit_code
+            ended = f"stopped it after {probe.stopped}" if probe.stopped else "the run ended before the probe's limit"
+            print(f"probe: {ended}; a probe's log is probe_<i>.txt, never scored", flush=True)
+        else:
+            print(f"RESULT,{benchmark.result_name},{seed},{run.seconds},{_user()},{_stamp(run.start)}", flush=True)
+        first_failure = first_failure or exit_code
         if run.interrupted_by is not None:
             print(f"run_and_time: interrupted ({signal.Signals(run.interrupted_by).name}); "
                   f"stopping after run {offset + 1} of {args.runs}", file=sys.stderr)
             break
-    if last_log is not None:
-        print(_described(args.results_dir, args.system, last_log), flush=True)
+    if logs:
+        print(_described(args.results_dir, args.system, logs[-1], _read_facts(launch_facts)), flush=True)
     folder = layout.project_folder(args.results_dir, args.system, benchmark.name)
-    print(summary.headline(summary.summarize_folders([folder], ruleset=benchmark.ruleset).results[0]), flush=True)
+    if args.probe:
+        print(projection.render_text([projection.project_files(folder, logs)]), flush=True)
+    else:
+        print(summary.headline(summary.summarize_folders([folder], ruleset=benchmark.ruleset).results[0]),
+              flush=True)
     return first_failure
 
 
@@ -210,9 +247,19 @@ def _system_of_one_division(benchmark: Benchmark, args: argparse.Namespace, trai
     return home.system
 
 
-def _described(results_dir: Path, system: str, log_path: Path) -> str:
+def _read_facts(path: Path) -> dict | None:
     try:
-        written = systems.describe_local_run(layout.submission_root(results_dir), system, read_log(log_path))
+        facts = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    path.unlink(missing_ok=True)
+    return facts if isinstance(facts, dict) else None
+
+
+def _described(results_dir: Path, system: str, log_path: Path, launch: dict | None = None) -> str:
+    try:
+        written = systems.describe_local_run(layout.submission_root(results_dir), system, read_log(log_path),
+                                             launch)
     except systems.SystemDescriptionError as error:
         return f"run_and_time: {error}"
     if written.changes:

@@ -11,8 +11,10 @@ A benchmark folder is any folder that holds a `result_*.txt` (the pattern `resul
 globs); result files may be numbered from 0 or from 1.
 
 API:
-- `find(root) -> list[BenchmarkFolder]` (raises `NoResultsError`)
-- `BenchmarkFolder.results() -> list[Path]`, `.label`, `.description_path`, `.description_required`
+- `find(root, globs=(RESULT_GLOB,)) -> list[BenchmarkFolder]` (raises `NoResultsError`): the folders holding
+  files that match one of `globs` (the projection also reads probes and logs still being written)
+- `BenchmarkFolder.results() -> list[Path]`, `.files(globs)`, `.label`, `.description_path`,
+  `.description_required`
 - `project_folder(results_root, system, benchmark) -> BenchmarkFolder`
 - `submission_root(results_root) -> Path`: the folder that holds the project's `results/` and `systems/`
 - `numbering(paths) -> str | None`: a note when the numbering is neither 0..n-1 nor 1..n
@@ -50,24 +52,33 @@ class BenchmarkFolder:
         return self.systems_dir / f"{self.system}.json"
 
     def results(self) -> list[Path]:
-        return sorted(self.path.glob(RESULT_GLOB), key=_order)
+        return self.files((RESULT_GLOB,))
+
+    def files(self, globs: tuple[str, ...]) -> list[Path]:
+        return sorted({p for pattern in globs for p in self.path.glob(pattern)}, key=_order)
 
 
-def _order(path: Path) -> tuple[int, str]:
+def _order(path: Path) -> tuple[str, int, str]:
     match = _INDEX.match(path.name)
-    return (int(match.group(1)) if match else 1 << 62, path.name)
+    return ("", int(match.group(1)), path.name) if match else (path.name.split("_")[0], _number(path.name), path.name)
+
+
+def _number(name: str) -> int:
+    digits = re.search(r"_(\d+)\.txt", name)
+    return int(digits.group(1)) if digits else 1 << 62
 
 
 def _subfolders(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir())
 
 
-def _benchmarks(results_root: Path, systems_dir: Path, submitter: str | None, required: bool) -> list[BenchmarkFolder]:
+def _benchmarks(results_root: Path, systems_dir: Path, submitter: str | None, required: bool,
+                globs: tuple[str, ...]) -> list[BenchmarkFolder]:
     return [
         BenchmarkFolder(bench, system.name, bench.name, submitter, systems_dir, required)
         for system in _subfolders(results_root)
         for bench in _subfolders(system)
-        if next(bench.glob(RESULT_GLOB), None) is not None
+        if any(next(bench.glob(pattern), None) is not None for pattern in globs)
     ]
 
 
@@ -75,17 +86,17 @@ def _is_submission(folder: Path) -> bool:
     return (folder / "results").is_dir()
 
 
-def find(root: Path) -> list[BenchmarkFolder]:
+def find(root: Path, globs: tuple[str, ...] = (RESULT_GLOB,)) -> list[BenchmarkFolder]:
     if not root.is_dir():
         raise NoResultsError(f"{root}: no such folder")
     submissions = [root] if _is_submission(root) else [c for c in _subfolders(root) if _is_submission(c)]
     if submissions:
-        found = [f for s in submissions for f in _benchmarks(s / "results", s / "systems", s.name, True)]
+        found = [f for s in submissions for f in _benchmarks(s / "results", s / "systems", s.name, True, globs)]
     else:
-        found = _benchmarks(root, submission_root(root) / "systems", None, False)
+        found = _benchmarks(root, submission_root(root) / "systems", None, False, globs)
     if not found:
-        raise NoResultsError(f"{root}: no {RESULT_GLOB} files in <system>/<benchmark>/ folders, in results/ of a "
-                             "submission folder, or in submission folders below it")
+        raise NoResultsError(f"{root}: no {' or '.join(globs)} files in <system>/<benchmark>/ folders, in results/ "
+                             "of a submission folder, or in submission folders below it")
     return found
 
 

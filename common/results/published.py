@@ -5,12 +5,15 @@ files of the same shape (`results:` a list of entries with the fields of `Publis
 
 API:
 - `load(extra=()) -> list[Published]`: the project's figures, then each extra file's
-- `Published`: benchmark, round, submitter, system, accelerators, minutes, source, nodes (optional)
+- `Published`: benchmark, round, submitter, system, accelerators ("<count>x <model>"), minutes, source, nodes
+  (optional); `.accelerator_count` and `.accelerator_model` read from `accelerators` (None when it is not
+  in that form)
 - `PublishedDataError`: a file that is not such YAML, named with the entry and field at fault
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -39,6 +42,19 @@ class Published:
     @property
     def label(self) -> str:
         return f"{self.submitter} {self.system} ({self.accelerators}), {self.round}"
+
+    @property
+    def accelerator_count(self) -> int | None:
+        match = _COUNTED.match(self.accelerators)
+        return int(match.group(1)) if match else None
+
+    @property
+    def accelerator_model(self) -> str | None:
+        match = _COUNTED.match(self.accelerators)
+        return match.group(2) if match else None
+
+
+_COUNTED = re.compile(r"^\s*(\d+)\s*x\s*(\S.*?)\s*$")
 
 
 _REQUIRED = [f.name for f in fields(Published) if f.name != "nodes"]

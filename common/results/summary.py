@@ -11,7 +11,9 @@ API:
 - `summarize(root, *, ruleset=None, workers=None) -> Summary` (raises `layout.NoResultsError`)
 - `summarize_folders(folders, *, ruleset=None, workers=None) -> Summary`
 - `headline(result) -> str`: the one line `invoke results.summary` and run_and_time print per folder
-- `render_text(summary) -> str`, `to_data(summary) -> dict` (what `--json` prints)
+- `render_text(summary, published=()) -> str`, `to_data(summary, published=()) -> dict` (what `--json`
+  prints): with published results (`common.results.published`), each score is set beside the published
+  result of the same benchmark, accelerator model and count (`common.results.compare`), as a percentage
 - `Run.outcome`: SCORED, NOT_CONVERGED, NON_COMPLIANT, UNREADABLE or UNCHECKED (no ruleset)
 """
 
@@ -26,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from common.mlperf.compliance import Verdict, check_in_worker
-from common.results import layout, rulesets, scoring, systems
+from common.results import compare, layout, rulesets, scoring, systems
 from common.results.logs import RunLog, read_log
+from common.results.published import Published
 
 SCORED, NOT_CONVERGED, NON_COMPLIANT, UNREADABLE, UNCHECKED = (
     "scored", "not converged", "not compliant", "unreadable", "not checked")
@@ -232,17 +235,45 @@ def _run_line(result: BenchmarkResult, index: int, run: Run) -> str:
     return f"    {run.path.name:<16}{minutes}  {state}"
 
 
-def render_text(summary: Summary) -> str:
+def published_match(result: BenchmarkResult, published: Sequence[Published]) -> compare.Match | None:
+    return compare.best_match(result.folder.benchmark, compare.from_description(result.description), published)
+
+
+def _published_line(result: BenchmarkResult, published: Sequence[Published]) -> str | None:
+    if not published:
+        return None
+    match = published_match(result, published)
+    if match is None:
+        why = ("no system description to tell its accelerators" if compare.from_description(result.description)
+               is None else f"no published {result.folder.benchmark} result")
+        return f"    published: none to compare with ({why})"
+    return f"    {match.words(result.score.minutes)}"
+
+
+def render_text(summary: Summary, published: Sequence[Published] = ()) -> str:
     lines = []
     for result in summary.results:
         lines.append(headline(result))
         if result.description:
             lines.append(f"    {_system_line(result.description)}")
+        if (line := _published_line(result, published)) is not None:
+            lines.append(line)
         lines += [_run_line(result, i, run) for i, run in enumerate(result.runs)]
     return "\n".join(lines)
 
 
-def to_data(summary: Summary) -> dict[str, Any]:
+def _match_data(result: BenchmarkResult, published: Sequence[Published]) -> dict[str, Any] | None:
+    match = published_match(result, published)
+    if match is None:
+        return None
+    minutes = result.score.minutes
+    return {"submitter": match.peer.submitter, "system": match.peer.system, "round": match.peer.round,
+            "accelerators": match.peer.accelerators, "minutes": match.peer.minutes, "source": match.peer.source,
+            "same_accelerators": match.same, "why": match.why,
+            "percent_of_published": None if minutes is None else match.percent(minutes)}
+
+
+def to_data(summary: Summary, published: Sequence[Published] = ()) -> dict[str, Any]:
     return {
         "root": str(summary.root) if summary.root else None,
         "results": [
@@ -258,6 +289,7 @@ def to_data(summary: Summary) -> dict[str, Any]:
                     for i, run in enumerate(r.runs)
                 ],
                 "system_description": r.description,
+                "published": _match_data(r, published),
             }
             for r in summary.results
         ],

@@ -30,6 +30,7 @@ API:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import glob
 import importlib.metadata
 import json
@@ -106,6 +107,8 @@ class SystemFacts:
     operating_system: str
     image: str | None = None
     other_software: dict[str, str] = field(default_factory=dict)
+    # How the nodes of a cluster session reached each other (common.mlperf.launcher's launch facts).
+    networking: str | None = None
 
     def fields(self, system: str) -> dict[str, Any]:
         """The schema fields these facts fill, as MLCommons writes them (strings)."""
@@ -128,6 +131,7 @@ class SystemFacts:
             "other_software_stack": {"image": self.image or "none (run outside a container image)",
                                      **self.other_software},
             "operating_system": self.operating_system,
+            **({"host_networking": self.networking} if self.networking else {}),
         }
 
 
@@ -258,6 +262,31 @@ def probe_local(*, submitter: str, division: str, status: str, image: str | None
     )
 
 
+def networking(launch: dict[str, Any]) -> str | None:
+    """The launch facts of a run across containers, in the words of the schema's host_networking."""
+    nodes = launch.get("nodes") or []
+    if len(nodes) < 2:
+        return None
+    text = f"Backend.AI cluster session of {len(nodes)} containers ({', '.join(nodes)})"
+    if launch.get("interface"):
+        text += f", over {launch['interface']} (the interface towards {nodes[0]})"
+    if launch.get("nccl_transport"):
+        text += f"; NCCL transport: {launch['nccl_transport']}"
+    return text
+
+
+def describe_local_run(submission_root: Path, system: str, log: RunLog,
+                       launch: dict[str, Any] | None = None) -> Written:
+    """This machine's description; inside a benchmark image (a cluster session) MLPERF_IMAGE names it, and
+    `launch` (the launcher's facts) says how its containers reached each other."""
+    facts = probe_local(submitter=log.submission.get("org", PLACEHOLDER),
+                        division=log.submission.get("division", PLACEHOLDER),
+                        status=log.submission.get("status", PLACEHOLDER), image=os.environ.get(IMAGE_ENV))
+    if launch:
+        facts = dataclasses.replace(facts, networking=networking(launch))
+    return write_fields(submission_root, system, {**facts.fields(system), "sw_notes": cache_note(log)})
+
+
 def _a(division: Any) -> str:
     return f"{'an' if str(division)[:1] in 'aeiou' else 'a'} {division}"
 
@@ -280,14 +309,6 @@ def cache_note(log: RunLog) -> str:
         return (f"{CACHE_NOTE_PREFIX} each run evicts every dataset file's pages (sync, then "
                 f"posix_fadvise POSIX_FADV_DONTNEED; no root needed) before run_start")
     return f"{CACHE_NOTE_PREFIX} not flushed ({metadata.get('reason', 'cache_clear false')})"
-
-
-def describe_local_run(submission_root: Path, system: str, log: RunLog) -> Written:
-    """This machine's description; inside a benchmark image (a cluster session) MLPERF_IMAGE names it."""
-    facts = probe_local(submitter=log.submission.get("org", PLACEHOLDER),
-                        division=log.submission.get("division", PLACEHOLDER),
-                        status=log.submission.get("status", PLACEHOLDER), image=os.environ.get(IMAGE_ENV))
-    return write_fields(submission_root, system, {**facts.fields(system), "sw_notes": cache_note(log)})
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Invoke collection `results`: MLPerf scores of result folders, a report with plots, a submission package.
+"""Invoke collection `results`: MLPerf scores of result folders, projections from short runs, a report, and a
+submission package.
 
 DIR is `--dir` (Invoke has no optional positional arguments): the project's `results/`
 (default), a submitter's folder of an MLCommons submission, or a folder of those. Both tasks exit
@@ -42,37 +43,75 @@ def _report_skipped(skipped) -> None:
         raise Exit(code=1)
 
 
-@task(help={"dir": _DIR_HELP, "json": "print the summary as JSON data",
-            "ruleset": "score every folder with this ruleset (default: detected from the logs, else the "
-                       "benchmark's last round)"})
-def summary(c, dir_="results", json_=False, ruleset=None):
-    """Score every system x benchmark under DIR as MLCommons does; exit 1 when something was skipped."""
+def _published(extra) -> list:
+    from common.results import published as published_results  # noqa: PLC0415
+
+    try:
+        return published_results.load(Path(p) for p in extra or ())
+    except published_results.PublishedDataError as error:
+        raise Exit(f"results: {error}", code=1) from error
+
+
+_PUBLISHED_HELP = ("a YAML file of more published results to compare with (repeatable; the shape of "
+                   "common/results/published.yaml)")
+
+
+@task(iterable=["published"], help={
+    "dir": _DIR_HELP, "json": "print the summary as JSON data",
+    "ruleset": "score every folder with this ruleset (default: detected from the logs, else the benchmark's last "
+               "round)",
+    "published": _PUBLISHED_HELP})
+def summary(c, dir_="results", json_=False, ruleset=None, published=None):
+    """Score every system x benchmark under DIR as MLCommons does, beside the published result on the same
+    accelerators; exit 1 when something was skipped."""
     _require("summary", ("mlperf_logging",))
     from common.results.summary import render_text, to_data  # noqa: PLC0415
 
+    peers = _published(published)
     scored = _summarize(dir_, ruleset)
-    print(json.dumps(to_data(scored), indent=2) if json_ else render_text(scored), flush=True)
+    print(json.dumps(to_data(scored, peers), indent=2) if json_ else render_text(scored, peers), flush=True)
     _report_skipped(scored.skipped)
 
 
 @task(iterable=["published"], help={
     "dir": _DIR_HELP, "out": "folder for index.html and its PNGs (default: report/)",
     "ruleset": "as for results.summary",
-    "published": "a YAML file of more published results to compare with (repeatable; the shape of "
-                 "common/results/published.yaml)"})
+    "published": _PUBLISHED_HELP})
 def report(c, dir_="results", out="report", ruleset=None, published=None):
-    """Draw the HTML report of DIR (convergence, time to train, throughput, published results)."""
+    """Draw the HTML report of DIR (convergence, time to train, throughput, projections, published results,
+    scaling across node counts)."""
     _require("report", ("mlperf_logging", "matplotlib"))
-    from common.results import published as published_results  # noqa: PLC0415
+    from common.results.projection import project  # noqa: PLC0415
     from common.results.report import write_report  # noqa: PLC0415
 
-    try:
-        peers = published_results.load(Path(p) for p in published or ())
-    except published_results.PublishedDataError as error:
-        raise Exit(f"results: {error}", code=1) from error
+    peers = _published(published)
     scored = _summarize(dir_, ruleset)
-    print(f"report: {write_report(scored, Path(out), peers)}", flush=True)
+    print(f"report: {write_report(scored, Path(out), peers, project(Path(dir_)))}", flush=True)
     _report_skipped(scored.skipped)
+
+
+@task(iterable=["published"], help={
+    "dir": _DIR_HELP + "; also reads probe_*.txt and result_*.txt.partial (runs not finished)",
+    "json": "print the projections as JSON data",
+    "first": "a finished run is projected from its first N evaluations, as a probe would see it (default 3)",
+    "ruleset": "take the reference convergence points of this round (default: the newest mlperf-logging has for "
+               "the benchmark)",
+    "published": _PUBLISHED_HELP})
+def project(c, dir_="results", json_=False, first=3, ruleset=None, published=None):
+    """Project every run's time to train under DIR (finished, cut anywhere or a probe) from its first
+    evaluations and the reference convergence at its batch, with a band and the series' projected score."""
+    _require("project", ("mlperf_logging",))
+    from common.results import layout, projection  # noqa: PLC0415
+
+    if int(first) < 1:
+        raise Exit("results.project: --first must be at least 1", code=2)
+    peers = _published(published)
+    try:
+        projected = projection.project(Path(dir_), first=int(first), ruleset=ruleset)
+    except layout.NoResultsError as error:
+        raise Exit(f"results: {error}", code=1) from error
+    print(json.dumps(projection.to_data(projected, peers), indent=2) if json_
+          else projection.render_text(projected, peers), flush=True)
 
 
 @task(iterable=["benchmark", "system"], help={
@@ -100,4 +139,4 @@ def package(c, dir_="results", out="submission", org=None, benchmark=None, syste
         raise Exit(code=1)
 
 
-ns = Collection(summary, report, package)
+ns = Collection(summary, report, project, package)

@@ -2,9 +2,12 @@
 the other (pytest finishes every test of one line and takes its sandbox down before the next), and
 the batch images each line's tests use.
 
-MLPERF_BAI_TEST_LINES picks the lines (default: every line that differs in anything the project
-uses: 23.09 and 26.9); MLPERF_BAI_TEST_PORT_BASE and MLPERF_BAI_TEST_SANDBOX move the suite's ports
-and folders, so that another checkout's suite can run on the same machine at the same time.
+MLPERF_BAI_TEST_LINES picks the lines (default: the maintained ones, 26.4 LTS and 26.9; 23.09 stays
+selectable and runs in a scheduled workflow); MLPERF_BAI_TEST_PORT_BASE and MLPERF_BAI_TEST_SANDBOX move
+the suite's ports and folders, so that another checkout's suite can run on the same machine at the same
+time; MLPERF_BAI_TEST_KEEP leaves them running for a rerun. The sandboxes keep LOG_CAP of a container's
+log (Backend.AI's default is 10M), so every test's run shows that its output survives the cap, and the
+26.x ones run two agents for multi-node sessions.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import pytest
 from common.backendai import client as bai_client
 from common.backendai import register as bai_register
 from common.backendai.sandbox import bootstrap, control
-from common.backendai.sandbox.layout import SandboxLayout, SandboxPorts
+from common.backendai.sandbox.layout import SandboxLayout, SandboxOptions, SandboxPorts
 from common.backendai.sandbox.lines import line_of
 from common.backendai.server import Server
 from common.labels.dockerfile import inject_labels
@@ -37,7 +40,14 @@ TRAINING_WHEELHOUSE_PORT = 47312  # beside the image tests' wheelhouse (47311), 
 # Each line in its own subfolder, kept between runs (down removes the data but keeps the virtualenv),
 # so that a rerun skips pip.
 TEST_ROOT = Path(os.environ.get("MLPERF_BAI_TEST_SANDBOX", "/tmp/mlperf-bai-sandbox-test"))
-TEST_LINES = [line_of(name) for name in os.environ.get("MLPERF_BAI_TEST_LINES", "23.09,26.9").split(",")]
+TEST_LINES = [line_of(name) for name in os.environ.get("MLPERF_BAI_TEST_LINES", "26.4,26.9").split(",")]
+LOG_CAP = "256k"
+# Set (to anything) to leave the sandboxes running after the tests: a rerun then finds them up (developers).
+KEEP_ENV = "MLPERF_BAI_TEST_KEEP"
+
+
+def options_for(line_name: str) -> SandboxOptions:
+    return SandboxOptions(agents=2 if line_of(line_name).in_container else 1, log_cap=LOG_CAP)
 
 
 def layout_for(line_name: str) -> SandboxLayout:
@@ -55,10 +65,11 @@ def image_project(layout: SandboxLayout) -> str:
 def sandbox(request: pytest.FixtureRequest, docker_engine: None, registry_host: str) -> Iterator[SandboxLayout]:
     layout = layout_for(request.param)
     try:
-        control.up(layout, [registry_host], projects=[image_project(layout)])
+        control.up(layout, [registry_host], projects=[image_project(layout)], options=options_for(request.param))
         yield layout
     finally:
-        control.down(layout, remove_data=True)
+        if not os.environ.get(KEEP_ENV):
+            control.down(layout, remove_data=True)
 
 
 @pytest.fixture(scope="session")

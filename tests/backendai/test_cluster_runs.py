@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -282,3 +283,73 @@ def test_upload_sends_only_what_the_folder_lacks(cluster_env: dict[str, str], cl
         assert back.read_text() == "other\n"
     finally:
         bai_client.delete_vfolder("test-upload", config=client_config)
+
+
+def psql(sandbox: SandboxLayout, sql: str) -> str:
+    """A query on the sandbox manager's database (the stand-in for what only the manager's scheduler does)."""
+    password = bootstrap.load_secrets(sandbox)["db_password"]
+    result = subprocess.run(["psql", "-qAt", "-h", "127.0.0.1", "-p", str(sandbox.ports.postgres), "-U", "postgres",
+                             "-d", "backend", "-c", sql], capture_output=True, text=True, check=True,
+                            env={**os.environ, "PGPASSWORD": password}, timeout=60)
+    return result.stdout.strip()
+
+
+# The releases that know the PREEMPTED status (before, a rescheduled session goes back to PENDING).
+PREEMPTED_SINCE = (26, 8, 0)
+
+
+@pytest.mark.training
+def test_a_session_preempted_mid_run_ends_it_with_the_partial_log_home(
+        sandbox: SandboxLayout, server, benchmark_images: dict[str, str], cluster_env: dict[str, str],
+        client_config: bai_client.APIConfig, coco_vfolder: str, tmp_path: Path) -> None:
+    """The scheduler marks a victim PREEMPTED (26.8+) or puts it back to PENDING to run again: either ends the
+    run. The session asked not to be preempted, so the scheduler is stood in for by its database row."""
+    run = subprocess.Popen([sys.executable, "-m", "invoke", "maskrcnn.run", "--on-cluster", "--sample", "--vfolder",
+                            coco_vfolder, "--image", benchmark_images["maskrcnn"], "--cpus-per-node", "2",
+                            "--mem-per-node", "6g", "--results-dir", str(tmp_path)], cwd=REPO_ROOT, env=cluster_env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen: list[str] = []
+    deadline = time.monotonic() + 900
+    assert run.stdout is not None
+    for line in run.stdout:
+        seen.append(line)
+        if '"key": "epoch_start"' in line or time.monotonic() > deadline:
+            break
+    session = next(line.split("]")[0].lstrip("[") for line in seen if line.startswith("[mlperf-maskrcnn-"))
+    status = "PREEMPTED" if server.version >= PREEMPTED_SINCE else "PENDING"
+    psql(sandbox, f"update sessions set status = '{status}' where name = '{session}'")
+    output = "".join(seen) + run.communicate(timeout=600)[0]
+    assert run.returncode == 1, output
+    assert f"was preempted mid-run (status {status}" in output and "it was destroyed" in output
+    assert session not in bai_client.live_sessions(client_config)
+    assert list((tmp_path / "bai-1xCPU" / "maskrcnn").glob("result_*.txt.partial")), output
+
+
+def test_a_multi_node_run_puts_its_containers_on_two_agents_and_trains_as_one_world(
+        sandbox: SandboxLayout, coco_vfolder: str, benchmark_images: dict[str, str], cluster_env: dict[str, str],
+        tmp_path: Path) -> None:
+    """Two agents of the sandbox over a single-node swarm: each container takes a whole agent (2 cores), so the
+    two land on different agents, reach each other over the session's overlay network, and train one world."""
+    if not sandbox.line.in_container:
+        pytest.skip("Backend.AI 23.09 runs one agent per process: two agents need 25.12+")
+    result = invoke(cluster_env, "maskrcnn.run", "--on-cluster", "--sample", "--vfolder", coco_vfolder,
+                    "--image", benchmark_images["maskrcnn"], "--nodes", "2", "--cluster-mode", "multi-node",
+                    "--cpus-per-node", "2", "--mem-per-node", "6g", "--seed", "1", "--timeout", "1500",
+                    "--results-dir", str(tmp_path / "results"))
+    output = result.stdout + result.stderr
+    assert "launcher: node sub1 answers SSH on port 2200" in output, output[-4000:]
+    world = re.search(r"launcher: world of 2 worker\(s\) on 2 node\(s\) \(main1, sub1\), 1 per node, "
+                      r"rendezvous at main1:29500 over (\S+)", output)
+    assert world, output[-4000:]
+    description = json.loads((tmp_path / "systems" / "bai-2xCPU.json").read_text())
+    placed = re.search(r"Backend.AI agents: (\S+), (\S+) \(2 container\(s\) on 2 agent\(s\)\)",
+                       description["hw_notes"])
+    assert placed and placed.group(1) != placed.group(2), description["hw_notes"]
+    assert description["number_of_nodes"] == "2"
+    assert description["host_networking"].startswith(
+        f"Backend.AI cluster session of 2 containers (main1, sub1), over {world.group(1)}")
+    log = tmp_path / "results" / "bai-2xCPU" / "maskrcnn" / "result_0.txt"
+    records = mllog(log)
+    assert [r["metadata"]["status"] for r in records if r["key"] == "run_stop"] in (["success"], ["aborted"])
+    assert any(r["key"] == "eval_accuracy" for r in records)
+    assert result.returncode in (0, 1), output[-4000:]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from common.backendai.output import FramedCommand, OutputFollower, clean
+from common.backendai.output import FileFollower, FramedCommand, OutputFollower, clean
 
 # What a 23.09 agent's container log holds around a batch command (seen in the sandbox, shortened).
 NOISE_BEFORE = ("chpasswd: (user work) pam_chauthtok() failed, error:\r\n"
@@ -70,3 +70,42 @@ def test_the_sshd_lines_of_a_cluster_session_are_not_the_programs() -> None:
            f"\repoch 2:  4%|4 | 1/24{sshd}\repoch 2: 100%|##| 24/24\r\n\r\n{framed.end} 0\r\n")
     assert framed.program_output(log) == ("launcher: node sub1 answers SSH\nepoch 1\n[1] Dec 01 is a date, not sshd\n"
                                           "loss [3] Dec 01 12:20:10 quoted\n\nepoch 2: 100%|##| 24/24\n")
+
+
+def test_a_log_cut_by_the_agents_cap_still_gives_the_tail_and_the_exit_status() -> None:
+    """The agent keeps only the end of a long log: the begin marker is gone, the end marker is not."""
+    framed = FramedCommand("true")
+    lines = [f"step {n}" for n in range(5000)] + ["RESULT,OBJECT_DETECTION,1,7,user,now"]
+    log = f"{NOISE_BEFORE}\r\n{framed.begin}\r\n" + "".join(f"{line}\r\n" for line in lines) + f"\r\n{framed.end} 3\r\n"
+    capped = log[-4096:]
+    assert framed.exit_status(capped) == 3
+    tail = framed.program_output(capped)
+    assert tail.endswith("step 4999\nRESULT,OBJECT_DETECTION,1,7,user,now\n") and framed.begin not in tail
+
+
+def test_the_follower_finds_its_place_again_in_a_capped_log() -> None:
+    """Shown live from the whole log, then the last read is the capped copy: only the lines not yet shown."""
+    framed = FramedCommand("true")
+    body = "".join(f"line {n}\r\n" for n in range(3000))
+    follower = OutputFollower(framed)
+    live = f"{framed.begin}\r\n{body}"
+    assert follower.feed(live)[-1] == "line 2999"
+    ended = f"{live}line 3000\r\nRESULT,x\r\n\r\n{framed.end} 0\r\n"
+    assert follower.feed(ended[-3000:]) == ["line 3000", "RESULT,x"]
+
+
+def test_with_an_output_file_the_output_goes_to_both_and_the_file_is_read_piece_by_piece(tmp_path) -> None:
+    """What a run in a session with its results folder mounted does: the file has every line and the end
+    marker with the status; the follower reads it in pieces cut anywhere, multi-byte characters too."""
+    out = tmp_path / "session" / "output.txt"
+    framed = FramedCommand("printf 'épreuve 1\\n\\033[32mgreen\\033[0m\\n50%%\\r100%%\\n'; echo err >&2; exit 4",
+                           output_file=str(out))
+    log = _container_log(framed)
+    assert {"épreuve 1", "green", "err"} <= set(framed.program_output(log).splitlines())
+    assert framed.exit_status(log) == 4
+    data = out.read_bytes()
+    follower = FileFollower(framed)
+    seen = [line for start in range(0, len(data), 3) for line in follower.feed(data[start:start + 3])]
+    assert seen == ["épreuve 1", "green", "100%", "err"]
+    assert follower.exit_code == 4 and follower.ended and follower.offset == len(data)
+    assert follower.feed(b"more after the end\n") == []

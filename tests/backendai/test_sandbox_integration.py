@@ -31,7 +31,7 @@ from common.backendai.sandbox.processes import port_open, recorded_pid
 from common.backendai.server import Server, parse_version
 from common.registry.client import RegistryClient
 from common.registry.manifests import DOCKER_LIST, OCI_INDEX, OCI_MANIFEST, Manifest, dump_json
-from tests.backendai.conftest import image_project
+from tests.backendai.conftest import image_project, options_for
 from tests.harness.system import ensure_commands
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.docker, pytest.mark.registry]
@@ -49,7 +49,8 @@ def invoke(sandbox: SandboxLayout, *argv: str) -> subprocess.CompletedProcess:
 
 def test_second_up_finds_it_running(sandbox: SandboxLayout, registry_host: str) -> None:
     start = time.monotonic()
-    assert control.up(sandbox, [registry_host], projects=[image_project(sandbox)]) == "running"
+    assert control.up(sandbox, [registry_host], projects=[image_project(sandbox)],
+                      options=options_for(sandbox.line.name)) == "running"
     assert time.monotonic() - start < 10
 
 

@@ -31,14 +31,14 @@ def problems_of(tmp_path: Path, edit) -> list[str]:
 
 
 def test_real_matrix_covers_the_cuda_versions_current_clusters_run() -> None:
-    """H100/H200 nodes run drivers for CUDA 12.8-13.0; Blackwell needs 12.8 or newer."""
+    """H100/H200 nodes run drivers for CUDA 12.8-13.2; Blackwell needs 12.8 or newer."""
     matrix = load_matrix()
     for benchmark in ("maskrcnn", "gnmt"):
         entries = [e for e in matrix.entries if e.benchmark == benchmark]
-        assert {"12.6", "12.8", "13.0"} <= {e.cuda for e in entries} and len({e.py for e in entries}) >= 2
+        assert {"12.6", "12.8", "13.0", "13.2"} <= {e.cuda for e in entries} and len({e.py for e in entries}) >= 2
     names = {e.name for e in matrix.entries}
-    assert "maskrcnn-cuda12.4-py3.11" in names and "gnmt-cuda13.0-py3.13" in names
-    assert "maskrcnn-cuda11.8-py3.13" not in names  # excluded: no such PyTorch wheel
+    assert "maskrcnn-cuda12.4-py3.11" in names and "gnmt-cuda13.2-py3.13" in names
+    assert "maskrcnn-cuda13.2-py3.10" not in names  # excluded: no such PyTorch wheel
 
 
 def test_every_cuda_takes_its_torch_from_pytorchs_index_on_a_base_the_agent_supports() -> None:
@@ -126,7 +126,7 @@ def test_entry_point_missing_from_source_tree_is_refused(tmp_path: Path) -> None
 
 def test_exclusion_matching_nothing_is_refused(tmp_path: Path) -> None:
     problems = problems_of(tmp_path, lambda d: d["exclude"].append({"cuda": "9.0", "reason": "old"}))
-    assert problems == ["exclude[1] matches no entry"]
+    assert problems == [f"exclude[{len(yaml.safe_load(MATRIX_FILE.read_text())['exclude'])}] matches no entry"]
 
 
 def test_selection_names_unknown_values() -> None:
@@ -135,7 +135,7 @@ def test_selection_names_unknown_values() -> None:
     with pytest.raises(MatrixError, match=r"--cuda '9.2' is not in the matrix"):
         matrix.select([], ["9.2"], [])
     with pytest.raises(MatrixError, match="all excluded"):
-        matrix.select([], ["11.8"], ["3.13"])
+        matrix.select([], ["13.2"], ["3.10"])
 
 
 def test_github_matrix_command_prints_one_job_per_entry() -> None:

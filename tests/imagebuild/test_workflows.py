@@ -1,5 +1,5 @@
-"""The GitHub Actions workflows: actionlint-clean, the image job matrix equal to the one nox builds, and
-pushes (with the Harbor secrets) only from main or tags of this repository."""
+"""The GitHub Actions workflows: actionlint-clean, the image job matrix equal to the one nox builds,
+pushes (with the Harbor secrets) only from main or tags of this repository, and the weekly PyTorch check."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import yaml
 from common.imagebuild.matrix import ROOT, load_matrix
 
 WORKFLOWS = ROOT / ".github" / "workflows"
+FILES = ("backendai-2309.yml", "ci.yml", "images.yml", "torch.yml")
 ACTIONLINT = shutil.which("actionlint", path=f"{Path(sys.executable).parent}{os.pathsep}"
                           f"{os.environ.get('PATH', '')}")
 
@@ -33,7 +34,7 @@ def actionlint() -> str:
 
 
 def test_workflows_pass_actionlint(actionlint: str) -> None:
-    result = subprocess.run([actionlint, "-no-color", str(WORKFLOWS / "ci.yml"), str(WORKFLOWS / "images.yml")],
+    result = subprocess.run([actionlint, "-no-color", *(str(WORKFLOWS / f) for f in FILES)],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -68,6 +69,18 @@ def test_image_job_matrix_is_the_one_nox_builds(tmp_path: Path) -> None:
         "${{ matrix.benchmark }}", "${{ matrix.cuda }}", "${{ matrix.py }}"}
 
 
+def test_workflows_are_all_checked() -> None:
+    assert sorted(FILES) == sorted(path.name for path in WORKFLOWS.glob("*.y*ml"))
+
+
+def test_torch_workflow_runs_the_check_weekly_and_fails_through_its_exit_status() -> None:
+    spec = workflow("torch.yml")
+    assert spec[True] == {"schedule": [{"cron": "23 5 * * 1"}], "workflow_dispatch": None}
+    (job,) = spec["jobs"].values()
+    assert job["steps"][-1]["run"] == "nox -s check_torch"
+    assert "continue-on-error" not in job and all("continue-on-error" not in step for step in job["steps"])
+
+
 def test_only_pushes_from_main_or_tags_and_keeps_secrets_out_of_other_steps() -> None:
     job = workflow("images.yml")["jobs"]["image"]
     push_condition = job["env"]["PUSH"]
@@ -82,7 +95,7 @@ def test_only_pushes_from_main_or_tags_and_keeps_secrets_out_of_other_steps() ->
         if name != "Push to Harbor":
             assert "HARBOR_PASSWORD" not in json.dumps(step) and "HARBOR_USERNAME" not in json.dumps(step)
     # No expression is expanded inside a shell script (script injection, robot names with '$').
-    for file in ("ci.yml", "images.yml"):
+    for file in FILES:
         for job_spec in workflow(file)["jobs"].values():
             assert job_spec["timeout-minutes"] <= 120
             assert set(job_spec["permissions"]) == {"contents"}

@@ -67,8 +67,10 @@ def test_a_clean_folder_exits_zero_and_prints_each_run(tmp_path: Path, driver_en
     assert lines[0] == ("Org/box/maskrcnn: 11.00 minutes (olympic mean of 3 of 5 runs, without the fastest run and "
                         "the slowest; ruleset 3.1.0 (default: the last round with maskrcnn))")
     assert lines[1] == "    system: box: 1 node(s) x 8 NVIDIA A100-SXM4-40GB; AMD EPYC 7742; PyTorch 2.4.1"
-    assert [line.split()[0] for line in lines[2:]] == [f"result_{i}.txt" for i in range(5)]
-    assert lines[2].endswith("10.00 min  counted") and lines[5].endswith("9.00 min  left out by the olympic mean")
+    assert lines[2] == ("    published 82.16 min: NVIDIA DGX A100, 8x NVIDIA A100-SXM4-40GB, v0.7 (the fastest "
+                        "published maskrcnn result on 8x A100 SXM); this score is 746.9% of its speed")
+    assert [line.split()[0] for line in lines[3:]] == [f"result_{i}.txt" for i in range(5)]
+    assert lines[3].endswith("10.00 min  counted") and lines[6].endswith("9.00 min  left out by the olympic mean")
 
 
 def test_a_ruleset_that_does_not_fit_skips_the_folder(tmp_path: Path, driver_env: dict[str, str]) -> None:

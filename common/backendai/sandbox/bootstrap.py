@@ -19,7 +19,7 @@ from string import Template
 
 from common.backendai.sandbox import container, fixtures
 from common.backendai.sandbox.install import postgres_bin
-from common.backendai.sandbox.layout import SandboxLayout
+from common.backendai.sandbox.layout import SandboxLayout, SandboxOptions
 from common.backendai.sandbox.processes import SandboxError
 
 CONFIG_FILES = ("manager.toml", "agent.toml", "storage-proxy.toml", "alembic.ini")
@@ -70,11 +70,32 @@ def client_environment(layout: SandboxLayout) -> dict[str, str]:
             "BACKEND_ACCESS_KEY": keys["access_key"], "BACKEND_SECRET_KEY": keys["secret_key"]}
 
 
-def write_configs(layout: SandboxLayout, session_ids: tuple[int, int] = (0, 0)) -> None:
+def agent_extras(layout: SandboxLayout, options: SandboxOptions) -> str:
+    """What the options add to the rendered agent.toml: the log cap, and the second agent of a two-agent
+    sandbox (26.x's [[agents]]: its own id, socket port, half of the container ports and scratch folder;
+    each agent reports the whole machine, so a session may put each container on either)."""
+    extra = ""
+    if options.log_cap:
+        extra += f'\n[container-logs]\nmax-length = "{options.log_cap}"\n'
+    if options.agents > 1:
+        first, last = layout.ports.container_range
+        half = (last - first + 1) // options.agents
+        for index, agent_id in enumerate(layout.agent_ids(options.agents)):
+            low = first + index * half
+            extra += (f'\n[[agents]]\n[agents.agent]\nid = "{agent_id}"\n'
+                      f"agent-sock-port = {layout.ports.agent_sock + index}\n"
+                      f"[agents.container]\nport-range = [{low}, {low + half - 1}]\n"
+                      f'scratch-root = "{layout.root}/scratches{"" if index == 0 else f"-{index}"}"\n')
+    return extra
+
+
+def write_configs(layout: SandboxLayout, session_ids: tuple[int, int] = (0, 0),
+                  options: SandboxOptions | None = None) -> None:
     """Render the line's config templates (every `up`, so a changed template or port base takes effect).
 
     `session_ids`: uid and gid of the sessions' user and the storage proxy (install.ensure_session_user).
     """
+    options = options or SandboxOptions()
     ports = layout.ports
     first, last = ports.container_range
     values = {**load_secrets(layout), **ports.monitors, "root": str(layout.root),
@@ -86,7 +107,10 @@ def write_configs(layout: SandboxLayout, session_ids: tuple[int, int] = (0, 0)) 
               "storage_internal_port": ports.storage_internal, "container_port_first": first,
               "container_port_last": last, "session_uid": session_ids[0], "session_gid": session_ids[1]}
     for template in [layout.line.templates / name for name in CONFIG_FILES] + [TEMPLATES / MOCK_ACCELERATOR]:
-        write_private(layout.cfg / template.name, Template(template.read_text()).substitute(values))
+        text = Template(template.read_text()).substitute(values)
+        if template.name == "agent.toml":
+            text += agent_extras(layout, options)
+        write_private(layout.cfg / template.name, text)
     write_private(layout.client_env,
                   "".join(f"{key}={value}\n" for key, value in client_environment(layout).items()))
 

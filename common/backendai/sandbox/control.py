@@ -7,6 +7,7 @@ the manager through etcd and redis). 26.x's three run in the sandbox's service c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -17,8 +18,8 @@ from dataclasses import dataclass
 import requests
 
 from common.backendai import client as bai_client
-from common.backendai.sandbox import bootstrap, container, install, neighbours
-from common.backendai.sandbox.layout import SandboxLayout
+from common.backendai.sandbox import bootstrap, container, install, neighbours, swarm
+from common.backendai.sandbox.layout import SandboxLayout, SandboxOptions
 from common.backendai.sandbox.processes import (
     SandboxError,
     last_error,
@@ -57,12 +58,34 @@ def services(layout: SandboxLayout) -> list[ServiceState]:
     return states
 
 
+def recorded_options(layout: SandboxLayout) -> SandboxOptions:
+    """The options of the last `up` (the defaults for a sandbox that never recorded any)."""
+    try:
+        return SandboxOptions(**json.loads(layout.options_file.read_text()))
+    except (OSError, ValueError, TypeError):
+        return SandboxOptions()
+
+
+def check_options(layout: SandboxLayout, options: SandboxOptions) -> None:
+    if options.agents not in (1, 2):
+        raise SandboxError(f"a sandbox runs 1 or 2 agents, not {options.agents}")
+    if options.agents > 1 and not layout.line.in_container:
+        raise SandboxError(f"Backend.AI {layout.line.release} runs one agent per process; two agents (for "
+                           "multi-node sessions) need 25.12 or later: --version 26.4 or 26.9")
+
+
 def up(layout: SandboxLayout, registries: Sequence[str] = DEFAULT_REGISTRIES,
-       progress: Callable[[str], None] = print, projects: Sequence[str] = DEFAULT_PROJECTS) -> str:
+       progress: Callable[[str], None] = print, projects: Sequence[str] = DEFAULT_PROJECTS,
+       options: SandboxOptions | None = None) -> str:
     """Start the sandbox; returns "running" if it already was, "started" otherwise."""
+    options = options or SandboxOptions()
     check_line(layout)
+    check_options(layout, options)
     states = services(layout)
     if all(state.running for state in states) and manager_answers(layout):
+        if recorded_options(layout) != options:
+            raise SandboxError(f"sandbox {layout.root} runs with {recorded_options(layout)}, not {options}: "
+                               "take it down (invoke bai.sandbox-down) and up again with the new options")
         bootstrap.configure_registries(layout, registries, projects)
         return "running"
     if any(state.running for state in states):
@@ -77,8 +100,10 @@ def up(layout: SandboxLayout, registries: Sequence[str] = DEFAULT_REGISTRIES,
             raise SandboxError(f"registry {host} does not answer; the sandbox's agent pulls images from it")
     progress(f"installing Backend.AI {layout.line.release} (Debian packages, its virtualenv)")
     install.ensure_debian_packages()
-    for sub in ("cfg", "logs", "run", "ipc", "scratches", "var", "vfroot", "redis", "etcd"):
+    scratches = ["scratches", *(f"scratches-{n}" for n in range(1, options.agents))]
+    for sub in ("cfg", "logs", "run", "ipc", "var", "vfroot", "redis", "etcd", *scratches):
         (layout.root / sub).mkdir(parents=True, exist_ok=True)
+    layout.options_file.write_text(json.dumps(dataclasses.asdict(options)) + "\n")
     layout.root.chmod(0o755)
     session_ids = install.ensure_session_user()
     if layout.line.in_container:
@@ -91,7 +116,7 @@ def up(layout: SandboxLayout, registries: Sequence[str] = DEFAULT_REGISTRIES,
     # The proxy works as the sessions' user once it has bound its ports.
     for path in (layout.root / "ipc", layout.volume, *layout.volume.rglob("*")):
         os.chown(path, *session_ids)
-    bootstrap.write_configs(layout, session_ids)
+    bootstrap.write_configs(layout, session_ids, options)
     bootstrap.generate_rpc_keys(layout)
     progress("starting PostgreSQL, redis, etcd")
     start_postgres(layout)
@@ -102,19 +127,22 @@ def up(layout: SandboxLayout, registries: Sequence[str] = DEFAULT_REGISTRIES,
         bootstrap.populate(layout, registries)
         layout.marker("populate").write_text("done\n")
     bootstrap.configure_registries(layout, registries, projects)
-    progress("starting storage proxy, manager, agent")
+    if options.agents > 1:
+        # The manager's overlay plugin and the agent's gwbridge subnet are read at their start.
+        progress(swarm.ensure(layout))
+    progress("starting storage proxy, manager, agent" + (f"s ({options.agents})" if options.agents > 1 else ""))
     start_backend_ai(layout, "storage-proxy", ["storage", "start-server", "-f",
                                               str(layout.cfg / "storage-proxy.toml")])
     wait_serving(layout, "storage-proxy", lambda: port_open(layout.ports.storage_manager), 60)
     start_backend_ai(layout, "manager", ["mgr", "-f", str(layout.cfg / "manager.toml"), "start-server"])
-    wait_serving(layout, "manager", lambda: manager_answers(layout), 120)
+    wait_serving(layout, "manager", lambda: manager_answers(layout), 300)
     if layout.line.in_container and not layout.marker("membership").exists():
         # 26.x's RBAC checks entity_memberships, which only the API writes (not the fixture's row)
         keys = bootstrap.load_secrets(layout)
         bootstrap.run_logged(layout, "project membership", bootstrap.backend_ai(
             layout, "admin", "group", "add-users", keys["group_uuid"], keys["user_uuid"], client=True))
         layout.marker("membership").write_text("done\n")
-    start_agent(layout)
+    start_agent(layout, options)
     # A daemon can open its port and die a moment later (a worker failing after the bind).
     dead = [state.name for state in services(layout) if not state.running]
     if dead:
@@ -150,12 +178,13 @@ def check_neighbours(layout: SandboxLayout, progress: Callable[[str], None]) -> 
                  + f". This sandbox's ports are its own (base {layout.ports.base}), so they coexist")
 
 
-def start_agent(layout: SandboxLayout, timeout: float = 240) -> None:
-    """Start the agent and wait until its own process runs, listens for RPC and the manager lists it
-    ALIVE. An agent can heartbeat before it dies in its own start-up (e.g. on a port another agent
+def start_agent(layout: SandboxLayout, options: SandboxOptions, timeout: float = 240) -> None:
+    """Start the agent process and wait until it runs, listens for RPC and the manager lists each of its
+    agents ALIVE. An agent can heartbeat before it dies in its own start-up (e.g. on a port another agent
     holds), and the manager's row lags, so ALIVE alone proves nothing."""
     start_backend_ai(layout, "agent", ["ag", "start-server", "-f", str(layout.cfg / "agent.toml")])
-    wait_serving(layout, "agent", lambda: port_open(layout.ports.agent_rpc) and agent_alive(layout), timeout)
+    wait_serving(layout, "agent", lambda: port_open(layout.ports.agent_rpc) and agents_alive(layout, options),
+                 timeout)
 
 
 def wait_serving(layout: SandboxLayout, name: str, serving: Callable[[], bool], timeout: float) -> None:
@@ -197,7 +226,7 @@ def start_redis(layout: SandboxLayout) -> None:
     start_daemon(["redis-server", "--bind", "127.0.0.1", "--port", str(layout.ports.redis),
                   "--dir", str(layout.root / "redis"), "--save", "", "--appendonly", "no"],
                  pidfile=layout.pidfile("redis"), log=layout.log("redis"), cwd=layout.root)
-    wait_for(lambda: port_open(layout.ports.redis), 30, "redis", layout.log("redis"))
+    wait_serving(layout, "redis", lambda: port_open(layout.ports.redis), 30)
 
 
 def start_etcd(layout: SandboxLayout) -> None:
@@ -208,7 +237,7 @@ def start_etcd(layout: SandboxLayout) -> None:
                   "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                   "--initial-cluster", f"sandbox={peer}"],
                  pidfile=layout.pidfile("etcd"), log=layout.log("etcd"), cwd=layout.root)
-    wait_for(lambda: _etcd_healthy(client), 60, "etcd", layout.log("etcd"))
+    wait_serving(layout, "etcd", lambda: _etcd_healthy(client), 60)
 
 
 def _etcd_healthy(client: str) -> bool:
@@ -237,16 +266,18 @@ def agents(layout: SandboxLayout) -> list[dict]:
     return bai_client.list_agents(bai_client.api_config(bootstrap.client_environment(layout)))
 
 
-def agent_alive(layout: SandboxLayout) -> bool:
+def agents_alive(layout: SandboxLayout, options: SandboxOptions) -> bool:
     try:
-        return any(a["id"] == layout.agent_id and a["status"] == "ALIVE" for a in agents(layout))
+        alive = {a["id"] for a in agents(layout) if a["status"] == "ALIVE"}
     except bai_client.BackendAIError:
         return False
+    return set(layout.agent_ids(options.agents)) <= alive
 
 
 def status(layout: SandboxLayout) -> dict:
     """What runs, the endpoint, the agent's state and resources (no secrets)."""
     report: dict = {"root": str(layout.root), "version": layout.line.release, "endpoint": layout.endpoint,
+                    "options": dataclasses.asdict(recorded_options(layout)),
                     "services": {s.name: s.pid for s in services(layout)},
                     "manager": "answering" if manager_answers(layout) else "not answering",
                     "client_env": str(layout.client_env)}
@@ -260,7 +291,7 @@ def status(layout: SandboxLayout) -> dict:
 def _agent_status(layout: SandboxLayout, agent: dict, pid: int | None) -> str:
     """The manager's word, unless it is about this sandbox's agent and that process is gone: the
     manager keeps ALIVE until the heartbeat times out."""
-    if agent["id"] == layout.agent_id and pid is None and agent["status"] == "ALIVE":
+    if agent["id"] in layout.agent_ids(2) and pid is None and agent["status"] == "ALIVE":
         return "LOST (its process is gone; the manager has not noticed yet)"
     return agent["status"]
 
@@ -275,9 +306,11 @@ def down(layout: SandboxLayout, remove_data: bool = False, purge: bool = False) 
             str(install.postgres_bin() / "pg_ctl"), "-D", str(layout.pg_data), "-w", "-m", "fast", "stop"],
             user="postgres")
         stopped.append("postgres")
-    remove_agent_containers(layout)
+    options = recorded_options(layout)
+    remove_agent_containers(layout, options)
     if layout.line.in_container:
         container.remove_service_container(layout)
+    swarm.leave_if_ours(layout)
     if purge:
         shutil.rmtree(layout.root, ignore_errors=True)
     elif remove_data:
@@ -293,16 +326,19 @@ def down(layout: SandboxLayout, remove_data: bool = False, purge: bool = False) 
     return stopped
 
 
-def remove_agent_containers(layout: SandboxLayout) -> None:
-    """Kernel containers carry the agent's id as ai.backend.owner; the relay is named after it."""
+def remove_agent_containers(layout: SandboxLayout, options: SandboxOptions) -> None:
+    """Kernel containers carry their agent's id as ai.backend.owner; the relays are named after them."""
     if shutil.which("docker") is None:
         return
-    listed = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=ai.backend.owner={layout.agent_id}"],
-                            capture_output=True, text=True)
-    ids = listed.stdout.split()
-    relay = subprocess.run(["docker", "ps", "-aq", "--filter", f"name=^{layout.socket_relay_container}$"],
-                           capture_output=True, text=True)
-    ids += relay.stdout.split()
+    ids: list[str] = []
+    relays = {layout.socket_relay_container, *(f"backendai-socket-relay.{agent}"
+                                                for agent in layout.agent_ids(options.agents)[1:])}
+    for agent in layout.agent_ids(options.agents):
+        ids += subprocess.run(["docker", "ps", "-aq", "--filter", f"label=ai.backend.owner={agent}"],
+                              capture_output=True, text=True).stdout.split()
+    for relay in relays:
+        ids += subprocess.run(["docker", "ps", "-aq", "--filter", f"name=^{relay}$"],
+                              capture_output=True, text=True).stdout.split()
     if ids:
         subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
 

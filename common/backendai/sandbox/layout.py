@@ -110,6 +110,17 @@ class SandboxPorts:
 
 
 @dataclass(frozen=True)
+class SandboxOptions:
+    """How a sandbox is shaped beyond its line and ports; `up` records them for `status` and `down`."""
+
+    # 2: a second agent in the same agent process (26.x's [[agents]]), both reporting the whole machine,
+    # over a single-node Docker swarm: multi-node sessions place their containers on different agents.
+    agents: int = 1
+    # What an agent keeps of a container's log (its [container-logs] max-length; Backend.AI's default 10M).
+    log_cap: str | None = None
+
+
+@dataclass(frozen=True)
 class SandboxLayout:
     """The sandbox folder: its own virtualenv, configs, data and logs."""
 
@@ -161,6 +172,14 @@ class SandboxLayout:
     @property
     def agent_id(self) -> str:
         return f"i-sandbox-{self.ports.base}"
+
+    def agent_ids(self, agents: int = 1) -> list[str]:
+        """The first agent's id, then the second's (`i-sandbox-<base>b`)."""
+        return [self.agent_id, *(f"{self.agent_id}{chr(ord('a') + n)}" for n in range(1, agents))]
+
+    @property
+    def options_file(self) -> Path:
+        return self.run / "options.json"
 
     @property
     def site_packages(self) -> Path:
