@@ -281,12 +281,12 @@ def package(results_root: Path, out: Path, *, org: str | None = None, benchmarks
     if root.exists():
         raise PackageError(f"{root} exists: remove it or choose another --out")
     repository = repository or Path(__file__).resolve().parents[2]
-    staging = Path(tempfile.mkdtemp(prefix=f".{org}.", dir=out if out.exists() else None))
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{org}.", dir=out))  # beside its final name: renamed at the end
     try:
         packaged = [_package_folder(staging, result, implementation, repository) for result in scored]
         to_fill_in = [f"systems/{p.name}: {where}" for p in sorted((staging / "systems").glob("*.json"))
                       for where in _placeholders(json.loads(p.read_text(encoding="utf-8")), "")]
-        out.mkdir(parents=True, exist_ok=True)
         os.replace(staging, root)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
