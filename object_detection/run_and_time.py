@@ -27,17 +27,20 @@ from common.mlperf import run_and_time
 from object_detection import verify_dataset
 from object_detection.layout import CocoLayout
 from object_detection.maskrcnn.schedule import RULESET
+from object_detection.maskrcnn.train import division_of
 
 BENCHMARK = run_and_time.Benchmark(
     name="maskrcnn", result_name="OBJECT_DETECTION", train_module="object_detection.maskrcnn.train", ruleset=RULESET,
-    platform_option="--platform",
+    platform_option="--platform", division=division_of,
 )
 # What the training imports (the image has Mask R-CNN's requirements only, not GNMT's).
 TRAINING_MODULES = ("torch", "torchvision", "pycocotools", "faster_coco_eval", "mlperf_logging", "numpy", "PIL")
-# Not MLPerf-compliant sizes; the log records what was used.
+# Not MLPerf-compliant sizes (open division); the log records what was used. At most 4 epochs: seeds 1-3 on one and
+# two workers reached the target by epoch 2 or 3, and every one of them was over BBOX 0.53 at epoch 4
+# (object_detection/README.md); after 2 epochs rounding alone moves BBOX between 0.29 and 0.46.
 SAMPLE_TRAINING_ARGS = [
     "--global-batch-size", "2", "--min-size", "128", "--max-size", "192", "--test-proposals", "100",
-    "--detections-per-image", "20", "--roi-samples", "64", "--warmup-steps", "10", "--max-epochs", "2",
+    "--detections-per-image", "20", "--roi-samples", "64", "--warmup-steps", "10", "--max-epochs", "4",
     "--loader-workers", "0", "--eval-processes", "1", "--sync-every", "4",
 ]
 

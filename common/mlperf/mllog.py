@@ -18,8 +18,9 @@ API (training processes only: it imports `mlperf_logging`, never torch):
   so several runs in one process never share handlers.
 - `event` / `start` / `end(key, value=None, metadata=None)`: as `mlperf_logging.mllog.mllog.MLLogger`;
   the line's `file`/`lineno` metadata name the caller, relative to the repository root.
-- `submission(benchmark, org, platform, division="closed", status="onprem")`: the five
-  `submission_*` keys every ruleset requires.
+- `submission(benchmark, org, platform, division="closed", status="onprem", division_metadata=None)`:
+  the five `submission_*` keys every ruleset requires (the trainers put why a run is open in the
+  metadata of its division).
 - `enabled`: False on ranks that log nothing (skip costly values there).
 - `constants`: `mlperf_logging.mllog.constants` (key names, `SUCCESS`, `ABORTED`, ...).
 """
@@ -82,7 +83,8 @@ class MLLog:
             self._mllogger.end(key, value=value, metadata=metadata)
 
     def submission(
-        self, benchmark: str, *, org: str, platform: str, division: str = "closed", status: str = "onprem"
+        self, benchmark: str, *, org: str, platform: str, division: str = "closed", status: str = "onprem",
+        division_metadata: dict[str, Any] | None = None,
     ) -> None:
         if not self._mllogger:
             return
@@ -93,7 +95,8 @@ class MLLog:
             (constants.SUBMISSION_DIVISION, division),
             (constants.SUBMISSION_STATUS, status),
         ):
-            self._mllogger.event(key, value=value)
+            metadata = division_metadata if key == constants.SUBMISSION_DIVISION else None
+            self._mllogger.event(key, value=value, metadata=metadata)
 
     def close(self) -> None:
         if self._logger is None:

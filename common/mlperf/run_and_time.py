@@ -12,13 +12,17 @@ MLPerf log (see `common.mlperf.mllog`) to PATH and exits 0 when it reached the q
 
 API:
 - `Benchmark(name, result_name, train_module, ruleset)`: `name` is the MLPerf benchmark name
-  (results folder, `submission_benchmark`), `result_name` the RESULT line's tag.
+  (results folder, `submission_benchmark`), `result_name` the RESULT line's tag; `division`, when
+  given, tells the division the trainer options make (torch-free), so that a system keeps one:
+  the automatic name of an open series ends in `-open`, and a series whose division the system's
+  runs or description do not have goes under `<system>-<division>` (`common.results.systems.home_for`).
 - `build_parser(benchmark, description) -> argparse.ArgumentParser` with the options every
   benchmark shares: --seed, --runs, --nproc-per-node, --results-dir, --system, --no-compliance,
   --probe (--probe-evaluations, --probe-minutes). The benchmark adds its own and turns them into
   training arguments.
 - `main(benchmark, args, train_args) -> int`: runs `args.runs` seeded runs one after another (seed,
-  seed+1, ...; a random seed when none is given), each log in the results layout
+  seed+1, ... when --seed fixes them; else each run's seed is drawn from the system's entropy, as
+  MLPerf's rules want for a submission), each log in the results layout
   (`common.mlperf.results`), then the compliance checker's verdict (`common.mlperf.compliance`). Returns the
   first non-zero training exit code, else 0. An interrupt stops the series. At its end it writes
   `systems/<system>.json` beside the results folder (`common.results.systems`) and prints the
@@ -43,7 +47,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -66,6 +70,8 @@ class Benchmark:
     # The training's option for submission_platform; the system's name goes there (as in MLPerf
     # submissions) unless it is the default "local".
     platform_option: str | None = None
+    # The division a run with these training arguments logs (raises ValueError for options that make no run).
+    division: Callable[[list[str]], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -79,7 +85,9 @@ class TimedRun:
 def build_parser(benchmark: Benchmark, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"{benchmark.train_module.split('.')[0]}.run_and_time",
                                      description=description)
-    parser.add_argument("--seed", type=int, default=None, help="seed of the first run (default: random)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the first run, the next runs counting on (default: a random seed per run; "
+                             "a submission's seeds must be random)")
     parser.add_argument("--runs", type=int, default=1, help="seeded runs one after another (MLPerf: 5)")
     parser.add_argument("--nproc-per-node", type=_workers, default="1",
                         help="workers per node (torchrun); auto: one per visible GPU, else one")
@@ -177,16 +185,18 @@ def main(benchmark: Benchmark, args: argparse.Namespace, train_args: list[str]) 
     if args.runs < 1:
         print("run_and_time: --runs must be at least 1", file=sys.stderr)
         return 2
-    if args.system == "auto":
-        args.system = launcher.system_name(os.environ, launcher.accelerator_names())
-    first_seed = args.seed if args.seed is not None else random.SystemRandom().randint(0, 2**31 - 1)
+    try:
+        args.system = _system_of_one_division(benchmark, args, train_args)
+    except (ValueError, systems.DivisionConflictError) as error:
+        print(f"run_and_time: {error}", file=sys.stderr)
+        return 2
     # The launcher says here how the nodes reached each other (for the system description).
     launch_facts = Path(args.results_dir) / f".launch-{args.system}.json"
     os.environ[launcher.FACTS_ENV] = str(launch_facts.resolve())
     first_failure = 0
     logs: list[Path] = []
     for offset in range(args.runs):
-        seed = first_seed + offset
+        seed = args.seed + offset if args.seed is not None else random.SystemRandom().randint(0, 2**31 - 1)
         final = results.next_result_path(args.results_dir, args.system, benchmark.name,
                                          results.PROBE if args.probe else results.RESULT)
         partial = final.with_name(final.name + ".partial")
@@ -228,6 +238,22 @@ def main(benchmark: Benchmark, args: argparse.Namespace, train_args: list[str]) 
         print(summary.headline(summary.summarize_folders([folder], ruleset=benchmark.ruleset).results[0]),
               flush=True)
     return first_failure
+
+
+def _system_of_one_division(benchmark: Benchmark, args: argparse.Namespace, train_args: list[str]) -> str:
+    """The system the series goes under: `auto` resolved (ending in -open for an open series), then one that holds
+    no other division's runs (common.results.systems.home_for, which says when it is not the name asked for)."""
+    division = benchmark.division(train_args) if benchmark.division else None
+    system = args.system
+    if system == "auto":
+        system = launcher.system_name(os.environ, launcher.accelerator_names())
+        system += "-open" if division == "open" else ""
+    if division is None:
+        return system
+    home = systems.home_for(args.results_dir, system, division)
+    if home.message:
+        print(f"run_and_time: {home.message}", file=sys.stderr, flush=True)
+    return home.system
 
 
 def _read_facts(path: Path) -> dict | None:

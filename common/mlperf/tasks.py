@@ -45,11 +45,12 @@ def run_task(name: str, run_main: Main, description: str, mlperf_runs: int, samp
     run.__doc__ = description
     return task(run, auto_shortflags=False, help={
         "data_dir": f"dataset root (default: ${DATA_DIR_ENV}, else {name}.data_dir)",
-        "seed": "seed of the first run (default: random)", "runs": f"seeded runs (MLPerf: {mlperf_runs})",
+        "seed": "seed of the first run, the next ones counting on (default: a random seed per run, as a "
+                "submission needs)", "runs": f"seeded runs (MLPerf: {mlperf_runs})",
         "nproc_per_node": "workers on this node (torchrun); auto: one per GPU", "sample": sample_help,
         "results_dir": "root of the results layout",
         "system": "system name in the results layout (on a cluster default: from what the session got, "
-                  "e.g. bai-2x8xH100)",
+                  "e.g. bai-2x8xH100, -open at the end for an open-division series)",
         "probe": "stop each run once its time to train can be projected and print the projection; the log is "
                  "kept as probe_<i>.txt, never scored (results.project reads it)",
         "probe_evaluations": "a probe stops after this many evaluations (default 3)",

@@ -10,6 +10,8 @@ API:
 - `RunLog.evals`: `EvalPoint(minutes since run_start, epoch, value)` per `eval_accuracy`.
 - `RunLog.throughput`: `EpochThroughput(epoch, samples/s)`: logged `tracked_stats` throughput
   where the log has it, else `train_samples` over each `epoch_start`..`epoch_stop` (or block) span.
+- `RunLog.seeds`: `(file, lineno, seed)` of each `seed` line, what `package_checker`'s seed checker compares.
+- `RunLog.cache_clear`: the first `cache_clear` line's value and metadata (how the cache was flushed), or None.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ class RunLog:
     evals: tuple[EvalPoint, ...] = ()
     throughput: tuple[EpochThroughput, ...] = ()
     problem: str | None = None
+    seeds: tuple[tuple[str, int, int], ...] = ()
+    cache_clear: tuple[Any, dict[str, Any]] | None = None
 
     @property
     def minutes(self) -> float | None:
@@ -70,6 +74,8 @@ class _Reader:
     logged_throughput: list[EpochThroughput] = field(default_factory=list)
     spans: dict[float, list[float]] = field(default_factory=dict)
     train_samples: float | None = None
+    seeds: list[tuple[str, int, int]] = field(default_factory=list)
+    cache_clear: tuple[Any, dict[str, Any]] | None = None
 
     def add(self, record: dict[str, Any]) -> None:
         key, time_ms = record["key"], float(record["time_ms"])
@@ -88,6 +94,10 @@ class _Reader:
             self.evals.append((time_ms, _number(metadata.get("epoch_num")), value))
         elif key == "train_samples":
             self.train_samples = _number(value)
+        elif key == "seed" and _number(value) is not None:
+            self.seeds.append((str(metadata.get("file")), int(metadata.get("lineno") or 0), int(value)))
+        elif key == "cache_clear" and self.cache_clear is None:
+            self.cache_clear = (value, {k: v for k, v in metadata.items() if k not in ("file", "lineno")})
         elif key == "tracked_stats" and isinstance(value, dict) and "throughput" in value:
             epoch = _number(metadata.get("epoch_num"))
             rate = _number(value["throughput"])
@@ -158,4 +168,4 @@ def read_log(path: Path) -> RunLog:
     start = reader.start
     evals = () if start is None else tuple(EvalPoint((t - start) / 60000, e, v) for t, e, v in reader.evals)
     return RunLog(path, reader.start, reader.stop, reader.status, reader.submission, frozenset(reader.keys),
-                  evals, reader.throughput(), "; ".join(problems) or None)
+                  evals, reader.throughput(), "; ".join(problems) or None, tuple(reader.seeds), reader.cache_clear)

@@ -6,7 +6,10 @@ framework versions, image, operating system) comes from `SystemFacts`; submitter
 availability come from the runs' log; the rest holds `PLACEHOLDER` for the submitter to fill in.
 A file that exists keeps every field its owner filled in; fields read from the machine are
 rewritten, and a change of accelerators or nodes is reported (the results folder of one system
-name would then mix two machines).
+name would then mix two machines). A system has one division (MLCommons' checkers read it from
+the description and apply that division's rules to every run of the system): a description is
+never rewritten to another division, and `home_for` gives a series of another division its own
+system name. `sw_notes` says how each run flushed the page cache (from the log's `cache_clear`).
 
 API:
 - `SystemFacts(...)`: what a machine or a Backend.AI session reports (all explicit fields).
@@ -15,7 +18,10 @@ API:
   (/proc/cpuinfo, /proc/meminfo, nvidia-smi, the installed torch's version file; torch is not
   imported), the node count of the Backend.AI cluster session it runs in (1 outside one).
 - `describe_local_run(submission_root, system, log) -> Written`: run_and_time's call: this
-  machine, with submitter, division and availability from the run's log.
+  machine, with submitter, division and availability from the run's log, and its cache flush.
+- `home_for(results_root, system, division) -> Home`: the system name a series of that division
+  goes under (`system`, else `<system>-<division>` when `system` holds another division's runs).
+- `DivisionConflictError`: a description or a system name is another division's.
 - `read_description(path) -> dict`: raises `SystemDescriptionError` when it is not JSON, not an
   object, or lacks a field `result_summarizer` reads.
 - `SUMMARIZER_FIELDS`, `SCHEMA_FIELDS`, `PLACEHOLDER`.
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import glob
 import importlib.metadata
 import json
 import os
@@ -38,6 +45,7 @@ from typing import Any
 
 from common.atomic import write_text_atomic
 from common.mlperf import launcher
+from common.results import layout
 from common.results.logs import RunLog
 
 PLACEHOLDER = "TO FILL IN: not readable from the machine"
@@ -69,10 +77,16 @@ AVAILABILITY = {
     "research": "Research, Development, or Internal (RDI)",
 }
 NO_ACCELERATOR = "N/A"
+CACHE_NOTE_PREFIX = "Page cache:"
+MLLOG = ":::MLLOG "
 
 
 class SystemDescriptionError(ValueError):
     """A systems/<system>.json cannot be read as an MLPerf system description."""
+
+
+class DivisionConflictError(SystemDescriptionError):
+    """Runs of another division would go under a system that already has one."""
 
 
 @dataclass(frozen=True)
@@ -162,9 +176,16 @@ def write_fields(submission_root: Path, system: str, probed: dict[str, Any]) -> 
             raise SystemDescriptionError(f"{path}: not JSON ({error}); fix or remove it: not rewritten") from error
         if not isinstance(previous, dict):
             raise SystemDescriptionError(f"{path}: not a JSON object; fix or remove it, it was not rewritten")
+    if previous.get("division") not in (None, PLACEHOLDER, probed.get("division")):
+        raise DivisionConflictError(
+            f"{path} describes {_a(previous['division'])}-division system; {_a(probed.get('division'))}-division "
+            f"run is not described there (one division per system: give it another system name, e.g. "
+            f"{system}-{probed.get('division')}, or remove the file if the runs it described are gone)")
     changes = [f"{key}: {previous[key]} -> {probed[key]}" for key in _HARDWARE
                if key in previous and previous[key] != probed[key]]
     description = {}
+    if "sw_notes" in probed:
+        probed = {**probed, "sw_notes": _with_note(str(previous.get("sw_notes", "")), probed["sw_notes"])}
     for key in SCHEMA_FIELDS:
         value = probed.get(key, "" if key in _NOTES else PLACEHOLDER)
         # What the owner filled in stays unless the machine now says something.
@@ -263,4 +284,82 @@ def describe_local_run(submission_root: Path, system: str, log: RunLog,
                         status=log.submission.get("status", PLACEHOLDER), image=os.environ.get(IMAGE_ENV))
     if launch:
         facts = dataclasses.replace(facts, networking=networking(launch))
-    return write_description(submission_root, system, facts)
+    return write_fields(submission_root, system, {**facts.fields(system), "sw_notes": cache_note(log)})
+
+
+def _a(division: Any) -> str:
+    return f"{'an' if str(division)[:1] in 'aeiou' else 'a'} {division}"
+
+
+def _with_note(notes: str, note: str) -> str:
+    """The owner's notes with our note on the cache flush in place of the one written before."""
+    kept = [part for part in notes.split("; ") if part and not part.startswith(CACHE_NOTE_PREFIX)]
+    return "; ".join([*kept, note])
+
+
+def cache_note(log: RunLog) -> str:
+    """How the run flushed the page cache before run_start, in words (from its cache_clear line)."""
+    if log.cache_clear is None:
+        return f"{CACHE_NOTE_PREFIX} not logged"
+    done, metadata = log.cache_clear
+    method = metadata.get("method")
+    if done is True and method == "drop_caches":
+        return f"{CACHE_NOTE_PREFIX} each run drops the whole page cache (/proc/sys/vm/drop_caches) before run_start"
+    if done is True and method == "fadvise":
+        return (f"{CACHE_NOTE_PREFIX} each run evicts every dataset file's pages (sync, then "
+                f"posix_fadvise POSIX_FADV_DONTNEED; no root needed) before run_start")
+    return f"{CACHE_NOTE_PREFIX} not flushed ({metadata.get('reason', 'cache_clear false')})"
+
+
+@dataclass(frozen=True)
+class Home:
+    system: str
+    message: str | None = None  # why it is not the name asked for
+
+
+def _logged_division(path: Path) -> str | None:
+    """The submission_division of a log, read up to that line."""
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            if '"submission_division"' in line and MLLOG in line:
+                with contextlib.suppress(ValueError, TypeError, AttributeError):
+                    return str(json.loads(line[line.index(MLLOG) + len(MLLOG):])["value"])
+    return None
+
+
+def divisions_under(results_root: Path, system: str) -> dict[str, set[str]]:
+    """division -> the benchmarks whose logs under results/<system>/ (finished or not) say it."""
+    found: dict[str, set[str]] = {}
+    for log in sorted(results_root.glob(f"{glob.escape(system)}/*/result_*.txt*")):
+        division = _logged_division(log)
+        if division is not None:
+            found.setdefault(division, set()).add(log.parent.name)
+    return found
+
+
+def _conflict(results_root: Path, system: str, division: str) -> str | None:
+    others = {d: b for d, b in divisions_under(results_root, system).items() if d != division}
+    if others:
+        held = "; ".join(f"{d}-division {', '.join(sorted(b))} runs" for d, b in sorted(others.items()))
+        return f"{results_root / system} holds {held}"
+    path = layout.submission_root(results_root) / "systems" / f"{system}.json"
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # no description, or one that is not JSON
+        described = json.loads(path.read_text(encoding="utf-8")).get("division")
+        if described not in (None, PLACEHOLDER, division):
+            return f"{path} describes {_a(described)}-division system"
+    return None
+
+
+def home_for(results_root: Path, system: str, division: str) -> Home:
+    """`system` when it holds no other division's runs or description, else `<system>-<division>`; raises
+    DivisionConflictError when that name is another division's too."""
+    conflict = _conflict(results_root, system, division)
+    if conflict is None:
+        return Home(system)
+    split = f"{system}-{division}"
+    second = _conflict(results_root, split, division)
+    if second is not None:
+        raise DivisionConflictError(f"{conflict}, and {second}: one division per system; choose another --system "
+                                    f"for these {division}-division runs")
+    return Home(split, f"{conflict}; these {division}-division runs go under system {split} "
+                       "(one division per system)")

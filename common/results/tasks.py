@@ -1,4 +1,5 @@
-"""Invoke collection `results`: MLPerf scores of result folders, projections from short runs, and a report.
+"""Invoke collection `results`: MLPerf scores of result folders, projections from short runs, a report, and a
+submission package.
 
 DIR is `--dir` (Invoke has no optional positional arguments): the project's `results/`
 (default), a submitter's folder of an MLCommons submission, or a folder of those. Both tasks exit
@@ -113,4 +114,29 @@ def project(c, dir_="results", json_=False, first=3, ruleset=None, published=Non
           else projection.render_text(projected, peers), flush=True)
 
 
-ns = Collection(summary, report, project)
+@task(iterable=["benchmark", "system"], help={
+    "dir": "the project's results/ (run_and_time's layout; systems/ beside it)",
+    "out": "folder the package goes into, as <out>/<org>/ (default: submission/)",
+    "org": "the submitter's folder name (default: the runs' submission_org)",
+    "benchmark": "a benchmark to package (repeatable; default: every one found; one round per package)",
+    "system": "a system to package (repeatable; default: every one found)",
+    "ruleset": "the round (default: the benchmark's last: maskrcnn 3.1.0, gnmt 0.7.0)",
+    "implementation": "the implementation's folder name under benchmarks/<benchmark>/implementations/"})
+def package(c, dir_="results", out="submission", org=None, benchmark=None, system=None, ruleset=None,
+            implementation="pytorch"):
+    """Write an MLCommons submission package and print what package_checker says of it; exit 1 on its errors."""
+    _require("package", ("mlperf_logging",))
+    from common.results.package import PackageError  # noqa: PLC0415
+    from common.results.package import package as build  # noqa: PLC0415
+
+    try:
+        made = build(Path(dir_), Path(out), org=org, benchmarks=benchmark or None, system_names=system or None,
+                     ruleset=ruleset, implementation=implementation)
+    except PackageError as error:
+        raise Exit(f"results.package: {error}", code=1) from error
+    print(made.report(), flush=True)
+    if not made.ok:
+        raise Exit(code=1)
+
+
+ns = Collection(summary, report, project, package)

@@ -5,7 +5,9 @@ reads it touches their reference counts and so ends up with its own copy of ever
 hold what training reads (image sizes and files, and the non-crowd annotations' boxes, categories and
 segmentations: polygon coordinates as parsed, float64, or an RLE's JSON) and are never written after
 loading, so forked workers keep sharing them. Crowd annotations, which the reference drops from the
-targets, are counted per image for nothing else; evaluation reads the annotation file itself.
+targets, count only where it counts them: an image has a valid annotation (the reference's
+`has_valid_annotation`, which keeps an image for training) when any of its annotations, crowd included,
+has a box wider and taller than 1 pixel. Evaluation reads the annotation file itself.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class CompactCoco:
     widths: np.ndarray
     file_names: np.ndarray  # fixed-width bytes
     first_annotation: np.ndarray  # (I + 1,): image i's annotations are [first[i], first[i + 1])
+    has_valid_annotation: np.ndarray  # (I,) bool: a box over 1 x 1 px among all its annotations, crowd included
     boxes: np.ndarray  # (A, 4) x, y, w, h as float32
     category_ids: np.ndarray  # (A,)
     first_polygon: np.ndarray  # (A + 1,) into the polygon table; an empty range means an RLE
@@ -58,9 +61,16 @@ class CompactCoco:
         del coco
         index = {info["id"]: k for k, info in enumerate(images)}
         per_image: list[list[dict]] = [[] for _ in images]
+        valid = [False] * len(images)
         for annotation in annotations:
-            if not annotation.get("iscrowd", 0) and annotation["image_id"] in index:
-                per_image[index[annotation["image_id"]]].append(annotation)
+            image = index.get(annotation["image_id"])
+            if image is None:
+                continue
+            width, height = annotation["bbox"][2:4]
+            if width > 1 and height > 1:
+                valid[image] = True
+            if not annotation.get("iscrowd", 0):
+                per_image[image].append(annotation)
         kept = [a for group in per_image for a in group]
         polygons = [a["segmentation"] if isinstance(a["segmentation"], list) else [] for a in kept]
         flat = [polygon for group in polygons for polygon in group]
@@ -73,6 +83,7 @@ class CompactCoco:
             widths=np.array([i["width"] for i in images], dtype=np.int32),
             file_names=np.array([i["file_name"].encode() for i in images], dtype=np.bytes_),
             first_annotation=_offsets([len(group) for group in per_image]),
+            has_valid_annotation=np.array(valid, dtype=bool),
             boxes=np.array([a["bbox"] for a in kept], dtype=np.float32).reshape(-1, 4),
             category_ids=np.array([a["category_id"] for a in kept], dtype=np.int64),
             first_polygon=_offsets([len(group) for group in polygons]),

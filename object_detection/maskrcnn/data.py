@@ -1,12 +1,13 @@
-"""COCO reading for training and evaluation, with the reference's filtering and batching.
+"""COCO reading for training and evaluation, filtered and batched as maskrcnn-benchmark does.
 
-Training keeps images that have at least one non-crowd annotation with a box wider and taller
-than 1 pixel, drops crowd annotations, and maps COCO category ids onto contiguous labels 1..N in
-id order (`remove_images_without_annotations` and `json_category_id_to_contiguous_id` in
-maskrcnn-benchmark). Batches group images by aspect ratio (landscape / portrait), as the
-reference's `GroupedBatchSampler` with two groups does. The annotations are numpy arrays that the
-loader's processes share (annotations.py); images are decoded by torchvision.io (libjpeg-turbo,
-straight into a tensor: the same pixels as PIL, without its copy).
+Training keeps the images the reference keeps (`remove_images_without_annotations`: at least one
+annotation, crowd regions included, with a box wider and taller than 1 pixel, so an image with
+only crowd regions trains as one without objects), drops crowd annotations and boxes left without
+area inside the image from the targets, and maps COCO category ids onto contiguous labels 1..N in
+id order (`json_category_id_to_contiguous_id`). Batches group images by aspect ratio (landscape /
+portrait), as the reference's `GroupedBatchSampler` with two groups does. The annotations are numpy
+arrays that the loader's processes share (annotations.py); images are decoded by torchvision.io
+(libjpeg-turbo, straight into a tensor: the same pixels as PIL, without its copy).
 """
 
 from __future__ import annotations
@@ -69,13 +70,7 @@ class CocoInstances(Dataset[tuple[torch.Tensor, Target]]):
         self.category_to_label = {int(cid): i + 1 for i, cid in enumerate(self.coco.categories)}
         self.label_to_category = {label: cid for cid, label in self.category_to_label.items()}
         images = np.arange(len(self.coco))
-        if train:
-            usable = (self.coco.boxes[:, 2] > 1) & (self.coco.boxes[:, 3] > 1)
-            owner = np.repeat(images, np.diff(self.coco.first_annotation))
-            has_usable = np.zeros(len(self.coco), dtype=bool)
-            has_usable[owner[usable]] = True
-            images = images[has_usable]
-        self.images = images  # indices into self.coco
+        self.images = images[self.coco.has_valid_annotation] if train else images  # indices into self.coco
         self.flip = RandomHorizontalFlip(0.5) if train else None
 
     def __len__(self) -> int:

@@ -80,3 +80,12 @@ def broadcast(workers: Workers, value: Any) -> Any:
     dist.broadcast_object_list(box, src=0)
     return box[0]
 
+
+
+def all_true(workers: Workers, flag: bool) -> bool:
+    """Whether `flag` holds on every worker (an all-reduce on the workers' device)."""
+    if not workers.distributed:
+        return flag
+    value = torch.tensor(int(flag), device=workers.device)
+    dist.all_reduce(value, op=dist.ReduceOp.MIN)
+    return bool(value.item())

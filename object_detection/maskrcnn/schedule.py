@@ -1,9 +1,9 @@
 """The learning-rate schedule for a global batch, as MLPerf's reference convergence points give it.
 
 Every row of `rcps_maskrcnn.json` in the installed mlperf_logging (`rcp_checker/training_<RULESET>/`) is
-used as the reference uses it: base LR, warmup steps and factor, decay steps and proposal budget, with
-the reference's `mlperf_linear` warmup (maskrcnn_benchmark/solver/lr_scheduler.py), where the factor is
-an LR increment per iteration: lr(i) = base - (warmup_steps - i) * factor, a ramp from about 0.
+used as the reference uses it: base LR, warmup steps and factor and decay steps, with the reference's
+`mlperf_linear` warmup (maskrcnn_benchmark/solver/lr_scheduler.py), where the factor is an LR increment
+per iteration: lr(i) = base - (warmup_steps - i) * factor, a ramp from about 0.
 A global batch without an RCP gets the rules' scaling of the reference's batch-16 schedule
 (training_rules v2.0-v3.1): base LR 0.02*K (0.02/K below 16), decay steps (60000, 80000) * 16 / GBS,
 and the reference's default `linear` warmup (500 iterations from a factor of 1/3).
@@ -43,8 +43,6 @@ class Schedule:
     warmup_factor: float
     warmup_method: WarmupMethod
     decay_steps: tuple[int, int]
-    # The RCP's num_image_candidates (RPN proposals kept per worker's batch); None: not given.
-    image_candidates: int | None = None
 
     def learning_rate(self, iteration: int, base_lr: float | None = None) -> float:
         """The LR at `iteration` of a parameter group whose undecayed LR is `base_lr` (default: base_lr).
@@ -78,7 +76,6 @@ def reference_points() -> dict[int, Schedule]:
                 warmup_factor=float(hp["opt_learning_rate_warmup_factor"]),
                 warmup_method="mlperf_linear",
                 decay_steps=tuple(int(s) for s in hp["opt_learning_decay_steps"]),
-                image_candidates=int(hp["num_image_candidates"]),
             )
             if len(points[int(row["BS"])].decay_steps) != 2:
                 raise ValueError(f"{name}: expected two decay steps")
@@ -102,8 +99,21 @@ def schedule_for(global_batch: int) -> Schedule:
     return Schedule(base_lr, 500, 1 / 3, "linear", steps)
 
 
+def _whole(x: float) -> bool:
+    return abs(round(x) - x) < 1e-5
+
+
 def lr_allowed(base_lr: float, global_batch: int) -> bool:
     """The closed-division check of the compliance checker (training_rules v2.0-v3.1)."""
-    def whole(x: float) -> bool:
-        return abs(round(x) - x) < 1e-5
-    return whole(base_lr / 0.02) or (global_batch < REFERENCE_BATCH and whole(0.02 / base_lr))
+    return _whole(base_lr / 0.02) or (global_batch < REFERENCE_BATCH and _whole(0.02 / base_lr))
+
+
+def decay_steps_allowed(decay_steps: tuple[int, ...], global_batch: int) -> bool:
+    """The rules' (60000, 80000) x (1 + K / 10) x 16 / GBS for an integer K, to the step (the RCPs round
+    5294.1 and 7058.8 down at batch 272)."""
+    if len(decay_steps) != len(REFERENCE_DECAY_STEPS):
+        return False
+    k = round((decay_steps[0] * global_batch / (REFERENCE_BATCH * REFERENCE_DECAY_STEPS[0]) - 1) * 10)
+    scale = (1 + k / 10) * REFERENCE_BATCH / global_batch
+    return all(abs(step - reference * scale) < 1 for step, reference in zip(decay_steps, REFERENCE_DECAY_STEPS,
+                                                                             strict=True))

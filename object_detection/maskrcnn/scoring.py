@@ -147,7 +147,8 @@ class Scorer:
         self.processes = processes
 
     def warm_up(self) -> None:
-        """Start the pool's processes (each imports torch) and read the annotations, before the clock."""
+        """Start the pool's processes (each imports torch) before the clock; they read no dataset file here.
+        The val annotations are read on the clock, by the first scoring task of each process."""
         if self._pool is not None:
             for future in [self._pool.submit(_ready) for _ in range(self.processes)]:
                 future.result()

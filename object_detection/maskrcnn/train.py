@@ -7,6 +7,9 @@ evaluation (run_stop status success) or when the epochs (or --max-iters) run out
 Any fault (missing data or weights, a non-finite loss, SIGINT/SIGTERM) logs run_stop aborted and
 exits non-zero; the MLPerf log written so far is kept.
 
+The division is closed only when every setting the rules fix is the reference's; otherwise one line
+on stderr names the settings that made it open (config.py).
+
 `--dry-run` prints the MLPerf lines a run with these options would log (submission, division,
 hyper-parameters) and the configuration in words, then exits 0, without torch or the dataset:
 check a schedule before spending an 8-GPU hour on it. Under torchrun the number of workers is
@@ -52,8 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="stop after this many epochs (default 25; the target ends a run first)")
     schedule.add_argument("--max-iters", type=int, default=None, help="stop after this many iterations (no cap)")
     p.add_argument("--proposals-per-image", type=int, default=None,
-                   help="RPN proposals kept per training image (default: the RCP's budget per worker's "
-                        "batch spread over its images, else 1000)")
+                   help=f"RPN proposals kept per training image (default {run_config.PROPOSALS_PER_IMAGE}, the "
+                        "reference's at every RCP; another number makes the run open division)")
     p.add_argument("--backbone", choices=run_config.BACKBONES, default="torchvision",
                    help="torchvision: ImageNet ResNet-50 (open division); caffe2: the reference's R-50.pkl")
     p.add_argument("--loader-workers", type=int, default=4)
@@ -69,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--org", default="Backend.AI", help="submission_org")
     p.add_argument("--platform", default=None, help="submission_platform (default: <workers>x<device>)")
     p.add_argument("--division", choices=("closed", "open"), default=None,
-                   help="default: closed with --backbone caffe2, else open")
+                   help="default: closed when every setting the rules fix is the reference's (--backbone caffe2 "
+                        "and the defaults), else open; closed with other settings exits 2 naming them")
     p.add_argument("--status", choices=("onprem", "cloud", "preview", "research"), default="onprem")
     tests = p.add_argument_group("test-only (smaller than the rules allow; for CPU smoke tests)")
     tests.add_argument("--min-size", type=int, default=800)
@@ -83,8 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
 def dry_run(args: argparse.Namespace, config: run_config.RunConfig) -> int:
     with MLLog.open(None) as log:
         run_config.log_configuration(log, args, config, f"{config.workers}x<device>")
+    print(f"maskrcnn --dry-run: {run_config.division_line(config)}", flush=True)
     print(f"maskrcnn --dry-run: {run_config.describe(config)}", flush=True)
     return 0
+
+
+def division_of(train_args: list[str]) -> str:
+    """The division a run with these trainer options logs (run_and_time keeps one per system).
+    Raises ConfigError for options that make no run of the division asked for."""
+    args, _ = build_parser().parse_known_args(train_args)
+    return run_config.from_args(args, 1).division
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     if args.dry_run:
         return dry_run(args, config)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"maskrcnn: {run_config.division_line(config)}", file=sys.stderr, flush=True)
     from object_detection.maskrcnn import training  # noqa: PLC0415 - torch, only for a real run
 
     return training.main(args, config)

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Subset
 
 from common.mlperf.mllog import MLLog
 from common.mlperf.mllog import constants as mlc
-from common.mlperf.page_cache import drop_page_cache
+from common.mlperf.page_cache import flush_page_cache
 from object_detection.layout import CocoLayout
 from object_detection.maskrcnn import checkpoint, distributed, solver
 from object_detection.maskrcnn.backbone import WeightsError
@@ -94,7 +94,10 @@ def _loaders(layout: CocoLayout, args: argparse.Namespace, config: RunConfig, wo
 def run(args: argparse.Namespace, config: RunConfig, workers: Workers, log: MLLog) -> RunReport:
     """One training run; raises on faults (the caller logs run_stop aborted)."""
     report = RunReport(global_batch=config.global_batch)
-    log.event(mlc.CACHE_CLEAR, drop_page_cache() if workers.is_main else False)
+    # Each node's first worker flushes the node's cache (the dataset's pages at least); true only if every node did.
+    flush = flush_page_cache(args.data_dir) if workers.local_rank == 0 else None
+    flushed = distributed.all_true(workers, flush is None or flush.done)
+    log.event(mlc.CACHE_CLEAR, flushed, metadata=flush.metadata() if flush else None)
     log.start(mlc.INIT_START)
     device_name = torch.cuda.get_device_name(workers.device) if workers.device.type == "cuda" else "CPU"
     log_configuration(log, args, config, f"{workers.world_size}x{device_name}")

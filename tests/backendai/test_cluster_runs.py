@@ -138,14 +138,14 @@ def test_one_container_run_trains_to_the_target_and_brings_the_log_home(
                     "--results-dir", str(tmp_path))
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    log = tmp_path / "bai-1xCPU" / "maskrcnn" / "result_0.txt"
+    log = tmp_path / "bai-1xCPU-open" / "maskrcnn" / "result_0.txt"
     assert f"MLPerf log: {log}" in result.stdout
     assert "compliance (3.1.0): PASSED" in result.stdout
     assert compliance.check_log(log, "3.1.0").passed
     assert any(line.startswith("RESULT,OBJECT_DETECTION,1,") for line in result.stdout.splitlines())
     records = mllog(log)
     assert [r["metadata"]["status"] for r in records if r["key"] == "run_stop"] == ["success"]
-    assert next(r["value"] for r in records if r["key"] == "submission_platform") == "bai-1xCPU"
+    assert next(r["value"] for r in records if r["key"] == "submission_platform") == "bai-1xCPU-open"
     # the program's own output, not the kernel runner's lines
     assert "ttyd" not in output and "chpasswd" not in output and "\r" not in output
 
@@ -159,18 +159,20 @@ def test_two_container_cluster_session_trains_as_one_world(
                     "--mem-per-node", "6g", "--seed", "1", "--timeout", "1200",
                     "--results-dir", str(tmp_path / "results"))
     output = result.stdout + result.stderr
-    log = tmp_path / "results" / "bai-2xCPU" / "maskrcnn" / "result_0.txt"
+    log = tmp_path / "results" / "bai-2xCPU-open" / "maskrcnn" / "result_0.txt"
     assert f"MLPerf log: {log}" in result.stdout, output
     verdict = compliance.check_log(log, "3.1.0")
     assert verdict.passed or verdict.other_complaints == [], verdict.summary()
     records = mllog(log)
     (status,) = [r["metadata"]["status"] for r in records if r["key"] == "run_stop"]
     assert result.returncode == {"success": 0, "aborted": 1}[status], output  # torchrun reports 3 as 1
+    assert next(r["value"] for r in records if r["key"] == "submission_platform") == "bai-2xCPU-open"
+    # one CPU worker per container, one image each: the global batch is twice the local one
+    assert next(r["value"] for r in records if r["key"] == "global_batch_size") == 2
     assert "launcher: world of 2 worker(s) on 2 node(s) (main1, sub1)" in output
     assert_both_ranks_trained(result.stdout, records)
-    assert next(r["value"] for r in records if r["key"] == "submission_platform") == "bai-2xCPU"
     assert " Child connection from " not in output  # the containers' sshd lines are not the program's
-    description = json.loads((tmp_path / "systems" / "bai-2xCPU.json").read_text())  # beside results/
+    description = json.loads((tmp_path / "systems" / "bai-2xCPU-open.json").read_text())  # beside results/
     assert description["number_of_nodes"] == "2"
     assert description["other_software_stack"]["image"] == benchmark_images["maskrcnn"]
 
@@ -186,7 +188,7 @@ def test_a_sub_killed_mid_run_aborts_it_and_leaves_no_session(
     output, _ = run.communicate(timeout=600)
     assert run.returncode != 0, output
     assert "launcher: node sub1 exited with" in output
-    logs = list((tmp_path / "bai-2xCPU" / "maskrcnn").glob("result_0.txt*"))
+    logs = list((tmp_path / "bai-2xCPU-open" / "maskrcnn").glob("result_0.txt*"))
     assert logs, output
     statuses = [r["metadata"].get("status") for r in mllog(logs[0]) if r["key"] == "run_stop"]
     assert statuses in (["aborted"], []), statuses  # aborted, or cut short before run_stop (.partial)
@@ -208,7 +210,7 @@ def test_a_run_past_its_timeout_is_destroyed_and_says_so(
     assert "timed out" in output
     assert f"[{session}] exit code 124" in output
     assert session not in bai_client.live_sessions(client_config)
-    partial = list((tmp_path / "bai-1xCPU" / "maskrcnn").glob("result_0.txt.partial"))
+    partial = list((tmp_path / "bai-1xCPU-open" / "maskrcnn").glob("result_0.txt.partial"))
     assert partial, output  # the log written so far, named as unfinished
     assert "epoch_start" in partial[0].read_text() and "run_stop" not in partial[0].read_text()
 
@@ -224,7 +226,7 @@ def test_ctrl_c_destroys_the_session_and_keeps_the_partial_log(
     assert run.returncode == 130, output
     assert "was destroyed" in output
     assert session not in bai_client.live_sessions(client_config)
-    assert list((tmp_path / "bai-1xCPU" / "maskrcnn").glob("result_0.txt.partial")), output
+    assert list((tmp_path / "bai-1xCPU-open" / "maskrcnn").glob("result_0.txt.partial")), output
 
 
 def test_a_dataset_that_does_not_verify_stops_before_the_clock(
@@ -366,7 +368,7 @@ def test_a_session_preempted_mid_run_ends_it_with_the_partial_log_home(
     assert run.returncode == 1, output
     assert f"was preempted mid-run (status {status}" in output and "it was destroyed" in output
     assert session not in bai_client.live_sessions(client_config)
-    assert list((tmp_path / "bai-1xCPU" / "maskrcnn").glob("result_*.txt.partial")), output
+    assert list((tmp_path / "bai-1xCPU-open" / "maskrcnn").glob("result_*.txt.partial")), output
 
 
 def test_a_multi_node_run_puts_its_containers_on_two_agents_and_trains_as_one_world(
@@ -385,14 +387,14 @@ def test_a_multi_node_run_puts_its_containers_on_two_agents_and_trains_as_one_wo
     world = re.search(r"launcher: world of 2 worker\(s\) on 2 node\(s\) \(main1, sub1\), 1 per node, "
                       r"rendezvous at main1:29500 over (\S+)", output)
     assert world, output[-4000:]
-    description = json.loads((tmp_path / "systems" / "bai-2xCPU.json").read_text())
+    description = json.loads((tmp_path / "systems" / "bai-2xCPU-open.json").read_text())
     placed = re.search(r"Backend.AI agents: (\S+), (\S+) \(2 container\(s\) on 2 agent\(s\)\)",
                        description["hw_notes"])
     assert placed and placed.group(1) != placed.group(2), description["hw_notes"]
     assert description["number_of_nodes"] == "2"
     assert description["host_networking"].startswith(
         f"Backend.AI cluster session of 2 containers (main1, sub1), over {world.group(1)}")
-    log = tmp_path / "results" / "bai-2xCPU" / "maskrcnn" / "result_0.txt"
+    log = tmp_path / "results" / "bai-2xCPU-open" / "maskrcnn" / "result_0.txt"
     records = mllog(log)
     (status,) = [r["metadata"]["status"] for r in records if r["key"] == "run_stop"]
     assert result.returncode == {"success": 0, "aborted": 1}[status], output[-4000:]

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 SMALL_TRAINING_ARGS = [
     "--hidden-size",
     "64",
-    "--batch-size",
+    "--global-batch-size",
     "32",
     "--lr",
     "5e-3",

@@ -3,7 +3,7 @@ the 3.1.0 checker passes, a run SIGKILLed mid-epoch resumes with its weights and
 and the model it trained scores the same under autocast as in fp32 (boxes are decoded in fp32).
 
 One sample run is shared by the three. It keeps its checkpoint after epoch 1 (the state every run with
-its seed saves there) and after epoch 2, the end of the uninterrupted run the resumed one must match.
+its seed saves there) and after epoch 2, the state the resumed run must reach at the end of epoch 2.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class SampleRun:
     log: Path
     checkpoint: Path
     after_epoch_1: Path
+    after_epoch_2: Path
 
 
 def events(log: Path) -> list[dict]:
@@ -44,7 +45,8 @@ def events(log: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def sample_run(maskrcnn_sample: Path, tmp_path_factory: pytest.TempPathFactory) -> SampleRun:
     home = tmp_path_factory.mktemp("sample-run")
-    checkpoint, after_epoch_1 = home / "checkpoint.pth", home / "after-epoch-1.pth"
+    checkpoint = home / "checkpoint.pth"
+    after = {epoch: home / f"after-epoch-{epoch}.pth" for epoch in (1, 2)}
     started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "object_detection.run_and_time", "--sample", "--seed", str(SEED),
@@ -54,12 +56,14 @@ def sample_run(maskrcnn_sample: Path, tmp_path_factory: pytest.TempPathFactory) 
     out = []
     for line in proc.stdout:
         out.append(line)
-        if '"key": "eval_start"' in line and '"epoch_num": 1' in line:  # saved before its evaluation
-            shutil.copy(checkpoint, after_epoch_1)
+        if '"key": "eval_start"' in line:  # the epoch's checkpoint is saved before its evaluation
+            epoch = json.loads(line.split(":::MLLOG ", 1)[1])["metadata"]["epoch_num"]
+            if epoch in after:
+                shutil.copy(checkpoint, after[epoch])
     proc.wait(timeout=60)
     print(f"sample run: {time.monotonic() - started:.0f} s")
     log = home / "results" / "local" / "maskrcnn" / "result_0.txt"
-    return SampleRun(proc.returncode, "".join(out), log, checkpoint, after_epoch_1)
+    return SampleRun(proc.returncode, "".join(out), log, checkpoint, after[1], after[2])
 
 
 def test_the_sample_run_reaches_the_target_and_its_log_passes_the_checker(sample_run: SampleRun) -> None:
@@ -68,18 +72,24 @@ def test_the_sample_run_reaches_the_target_and_its_log_passes_the_checker(sample
     assert compliance.check_log(sample_run.log, "3.1.0").passed
     logged = events(sample_run.log)
     keys = [e["key"] for e in logged]
-    # The dataset is opened only after the clock starts.
+    # The cache is flushed before the clock, and the dataset is opened only after it starts.
+    assert logged[keys.index("cache_clear")]["value"] is True and keys.index("cache_clear") < keys.index("init_start")
     assert keys.index("init_stop") < keys.index("run_start") < keys.index("train_samples")
     assert logged[keys.index("train_samples")]["value"] == 48
-    final = [e["value"] for e in logged if e["key"] == "eval_accuracy"][-1]
-    assert final["BBOX"] >= 0.377 and final["SEGM"] >= 0.339
-    # Epoch 1 was scored in the background while epoch 2 trained, and its line keeps its epoch.
+    # With margin: on target by epoch 3 of at most 4 (seeds 1-3 on one and two workers reached it by epoch 2 or 3).
     accuracy_lines = [k for k, e in enumerate(logged) if e["key"] == "eval_accuracy"]
-    assert [logged[k]["metadata"]["epoch_num"] for k in accuracy_lines] == [1, 2]
+    scored = [logged[k]["metadata"]["epoch_num"] for k in accuracy_lines]
+    final = logged[accuracy_lines[-1]]["value"]
+    assert final["BBOX"] >= 0.377 and final["SEGM"] >= 0.339
+    assert scored == list(range(1, len(scored) + 1)) and len(scored) <= 3, scored
+    # Epoch 1 was scored in the background while epoch 2 trained, and its line keeps its epoch.
     epoch_2 = [k for k, e in enumerate(logged) if e["key"] in ("epoch_start", "epoch_stop")
                and e["metadata"]["epoch_num"] == 2]
     assert epoch_2[0] < accuracy_lines[0] < epoch_2[1]
-    assert [e["value"] for e in logged if e["key"] == "submission_division"] == ["open"]
+    division = next(e for e in logged if e["key"] == "submission_division")
+    assert division["value"] == "open" and "--min-size 128 --max-size 192 (fixed at 800/1333)" in " ".join(
+        division["metadata"]["open_because"])
+    assert "maskrcnn: division open: --backbone torchvision" in sample_run.out  # said on the console too
     assert logged[-1]["key"] == "run_stop" and logged[-1]["metadata"]["status"] == "success"
 
 
@@ -93,12 +103,12 @@ def test_a_run_killed_mid_epoch_resumes_with_its_weights_and_optimizer_state(
         sample_run: SampleRun, maskrcnn_sample: Path, tmp_path: Path) -> None:
     import torch  # noqa: PLC0415
 
-    reference = _state(sample_run.checkpoint)  # the uninterrupted run, after its last epoch
-    assert reference["epoch"] == 2, "the sample run should need its two epochs"
+    reference = _state(sample_run.after_epoch_2)  # the uninterrupted run, after epoch 2
+    assert reference["epoch"] == 2
     ckpt = tmp_path / "checkpoint.pth"
     shutil.copy(sample_run.after_epoch_1, ckpt)
     command = [sys.executable, "-m", "object_detection.maskrcnn.train", "--data-dir", str(maskrcnn_sample),
-               "--seed", str(SEED), "--checkpoint", str(ckpt), *SAMPLE_TRAINING_ARGS]
+               "--seed", str(SEED), "--checkpoint", str(ckpt), *SAMPLE_TRAINING_ARGS, "--max-epochs", "2"]
     killed = subprocess.Popen([*command, "--log-file", str(tmp_path / "killed.txt")], cwd=REPO_ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert killed.stdout is not None
@@ -115,7 +125,7 @@ def test_a_run_killed_mid_epoch_resumes_with_its_weights_and_optimizer_state(
 
     resumed = subprocess.run([*command, "--log-file", str(tmp_path / "resumed.txt")], cwd=REPO_ROOT,
                              capture_output=True, text=True, timeout=900, check=False)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert resumed.returncode in (0, 3), resumed.stderr[-3000:]  # epoch 2 on target or not: it ends there
     logged = events(tmp_path / "resumed.txt")
     assert next(e for e in logged if e["key"] == "run_start")["metadata"]["resumed_from_epoch"] == 1
     assert [e["metadata"]["epoch_num"] for e in logged if e["key"] == "epoch_start"] == [2]

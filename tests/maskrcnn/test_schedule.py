@@ -19,11 +19,11 @@ RCPS = {row["BS"]: row for row in json.loads(RCP_FILE.read_text()).values()}
 
 
 def dry_run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[dict[str, dict], str]:
-    """The logged events by key, and the line for people."""
+    """The logged events by key, and the lines for people (the division's, then the configuration's)."""
     assert train.main(["--dry-run", *args]) == 0
     lines = capsys.readouterr().out.splitlines()
     events = {e["key"]: e for e in (json.loads(line.split(":::MLLOG ", 1)[1]) for line in lines if ":::MLLOG " in line)}
-    return events, next(line for line in lines if line.startswith("maskrcnn --dry-run: "))
+    return events, "\n".join(line for line in lines if line.startswith("maskrcnn --dry-run: "))
 
 
 def workers_for(batch: int) -> int:
@@ -39,7 +39,9 @@ def test_the_rcp_table_has_every_batch_the_reference_ran() -> None:
 def test_every_reference_convergence_point_is_logged_as_the_reference_ran_it(
         batch: int, capsys: pytest.CaptureFixture[str]) -> None:
     hp = RCPS[batch]["Hyperparams"]
-    events, _ = dry_run(capsys, "--global-batch-size", str(batch), "--workers", str(workers_for(batch)))
+    workers = workers_for(batch)
+    events, words = dry_run(capsys, "--global-batch-size", str(batch), "--workers", str(workers),
+                            "--backbone", "caffe2")
     value = {key: e["value"] for key, e in events.items()}
     assert value["global_batch_size"] == batch
     assert value["opt_base_learning_rate"] == hp["opt_base_learning_rate"]
@@ -48,8 +50,25 @@ def test_every_reference_convergence_point_is_logged_as_the_reference_ran_it(
     assert events["opt_learning_rate_warmup_factor"]["metadata"]["method"] == "mlperf_linear"
     assert value["opt_learning_rate_decay_steps"] == hp["opt_learning_decay_steps"]
     assert value["opt_learning_rate_decay_factor"] == 0.1
-    assert value["num_image_candidates"] == hp["num_image_candidates"]
     assert (value["min_image_size"], value["max_image_size"]) == (800, 1333)
+    # 1000 proposals per image, logged as the reference logs FPN_POST_NMS_TOP_N_TRAIN: for a GPU's batch. The
+    # RCP itself was measured at 1000 per image (6000 at 6 images per GPU; 1000 at batch 8 on 8 GPUs).
+    images_per_worker = batch // workers
+    assert f"1000 RPN proposals per training image ({1000 * images_per_worker} per worker's batch)" in words
+    assert value["num_image_candidates"] == 1000 * images_per_worker
+    assert hp["num_image_candidates"] % 1000 == 0
+    assert value["submission_division"] == "closed"
+    assert "division closed: every setting the rules fix is the reference's" in words
+
+
+@pytest.mark.parametrize("batch", sorted(RCPS))
+def test_at_every_rcp_batch_torchvisions_backbone_is_open_and_the_only_setting_named(
+        batch: int, capsys: pytest.CaptureFixture[str]) -> None:
+    events, words = dry_run(capsys, "--global-batch-size", str(batch), "--workers", str(workers_for(batch)))
+    assert events["submission_division"]["value"] == "open"
+    assert events["num_image_candidates"]["value"] == 1000 * (batch // workers_for(batch))
+    assert words.splitlines()[0] == (
+        "maskrcnn --dry-run: division open: --backbone torchvision (the reference's is R-50.pkl: --backbone caffe2)")
 
 
 @pytest.mark.parametrize("batch", sorted(RCPS))
@@ -80,7 +99,7 @@ def test_the_default_is_the_batch_96_reference_point_on_8_workers(capsys: pytest
     assert events["global_batch_size"]["value"] == 96
     assert events["opt_base_learning_rate"]["value"] == RCPS[96]["Hyperparams"]["opt_base_learning_rate"]
     assert events["seed"]["value"] == 3
-    assert "8 worker(s) x 12 images, 500 RPN proposals per training image" in words
+    assert "8 worker(s) x 12 images, 1000 RPN proposals per training image (12000 per worker's batch)" in words
 
 
 @pytest.mark.parametrize(("batch", "lr", "steps"), [(2, 0.0025, [480000, 640000]), (16, 0.02, [60000, 80000]),
@@ -115,15 +134,48 @@ def test_the_division_is_open_with_torchvision_weights_and_closed_only_with_the_
     events, words = dry_run(capsys, "--workers", "8", "--backbone", "caffe2")
     assert events["submission_division"]["value"] == "closed"
     assert "the reference's Caffe2 R-50.pkl" in words
-    events, _ = dry_run(capsys, "--workers", "8", "--backbone", "caffe2", "--division", "open")
+    events, words = dry_run(capsys, "--workers", "8", "--backbone", "caffe2", "--division", "open")
     assert events["submission_division"]["value"] == "open"
+    assert "division open (--division open)" in words
+
+
+# Each setting the closed rules fix, set otherwise on a run that is closed without it.
+NOT_THE_REFERENCES = [
+    (["--min-size", "128"], "--min-size 128 --max-size 1333 (fixed at 800/1333)"),
+    (["--max-size", "1000"], "--min-size 800 --max-size 1000 (fixed at 800/1333)"),
+    (["--base-lr", "0.13"], "--base-lr 0.13 (0.02 x K, or 0.02 / K below batch 16)"),
+    (["--decay-steps", "12000", "15000"],
+     "--decay-steps 12000 15000 ((60000, 80000) x (1 + K / 10) x 16 / 96 for an integer K)"),
+    (["--proposals-per-image", "500"], "--proposals-per-image 500 (the reference keeps 1000 per image)"),
+    (["--test-proposals", "100"], "--test-proposals 100 (the reference keeps 1000 per image)"),
+    (["--detections-per-image", "20"], "--detections-per-image 20 (the reference keeps 100)"),
+    (["--roi-samples", "64"], "--roi-samples 64 (the reference samples 512 per image)"),
+]
+
+
+@pytest.mark.parametrize(("option", "named"), NOT_THE_REFERENCES, ids=[o[0][0] for o in NOT_THE_REFERENCES])
+def test_a_closed_run_with_a_setting_not_the_references_logs_open_and_names_it(
+        option: list[str], named: str, capsys: pytest.CaptureFixture[str]) -> None:
+    events, words = dry_run(capsys, "--workers", "8", "--backbone", "caffe2", *option)
+    assert events["submission_division"]["value"] == "open"
+    assert words.splitlines()[0] == f"maskrcnn --dry-run: division open: {named}"
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--dry-run", "--workers", "8", "--backbone", "caffe2", "--division", "closed", *option])
+    assert exit_info.value.code == 2
+    assert f"--division closed, but the rules fix what this run changes: {named}" in capsys.readouterr().err
+
+
+def test_the_rules_scaling_of_decay_steps_and_the_rcps_own_are_closed(capsys: pytest.CaptureFixture[str]) -> None:
+    """K = 0 for a batch without an RCP, K = 2 (x 1.2) for batch 96's RCP, written out."""
+    for batch, steps in ((32, ["30000", "40000"]), (96, ["12000", "16000"]), (96, ["10000", "13333"])):
+        events, _ = dry_run(capsys, "--global-batch-size", str(batch), "--workers", "1", "--backbone", "caffe2",
+                            "--decay-steps", *steps)
+        assert events["submission_division"]["value"] == "closed", (batch, steps)
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--division", "closed"], "--division closed needs the reference's backbone (--backbone caffe2"),
-    (["--backbone", "caffe2", "--base-lr", "0.13"], "base LR 0.13 is not one the closed division allows"),
+    (["--division", "closed"], "--division closed, but the rules fix what this run changes: --backbone torchvision"),
     (["--global-batch-size", "100"], "--global-batch-size 100 does not split over 8 worker(s)"),
-    (["--backbone", "caffe2", "--min-size", "128"], "image sizes 128/1333: the closed division fixes them at 800/1333"),
 ])
 def test_options_that_make_no_run_or_a_false_division_exit_2_naming_why(
         args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:

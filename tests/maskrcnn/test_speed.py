@@ -81,7 +81,7 @@ def test_a_speed_change_keeps_the_losses_gradients_and_update_of_a_step(
 
 
 def _reference_targets(images_dir: Path, annotations: Path) -> dict[int, tuple]:
-    """What the trainer read before: a pycocotools COCO object, PIL decoding."""
+    """What maskrcnn-benchmark's COCODataset reads, through a pycocotools COCO object and PIL decoding."""
     from PIL import Image  # noqa: PLC0415
     from pycocotools.coco import COCO  # noqa: PLC0415
     from torchvision.transforms.functional import pil_to_tensor  # noqa: PLC0415
@@ -93,7 +93,7 @@ def _reference_targets(images_dir: Path, annotations: Path) -> dict[int, tuple]:
     found = {}
     for image_id in sorted(coco.imgs):
         anns = coco.imgToAnns.get(image_id, [])
-        if not any(not a.get("iscrowd", 0) and all(s > 1 for s in a["bbox"][2:]) for a in anns):
+        if not any(all(s > 1 for s in a["bbox"][2:]) for a in anns):  # has_valid_annotation: crowd regions count
             continue
         info = coco.imgs[image_id]
         with Image.open(images_dir / info["file_name"]) as picture:
@@ -102,14 +102,16 @@ def _reference_targets(images_dir: Path, annotations: Path) -> dict[int, tuple]:
         boxes = torch.tensor([a["bbox"] for a in kept], dtype=torch.float32).reshape(-1, 4)
         boxes[:, 2:] += boxes[:, :2]
         masks = torch.stack([torch.from_numpy(decode_mask(a["segmentation"], info["height"], info["width"]))
-                             for a in kept])
+                             for a in kept]) if kept else torch.zeros((0, info["height"], info["width"]),
+                                                                        dtype=torch.uint8)
         found[image_id] = (image, boxes, torch.tensor([labels[a["category_id"]] for a in kept]), masks)
     return found
 
 
 def test_shared_annotations_and_torchvision_decoding_give_the_pycocotools_and_pil_targets(
         maskrcnn_sample: Path, tmp_path: Path) -> None:
-    """On the sample, with a crowd region, an RLE annotation and a two-polygon one added to it."""
+    """On the sample, with a crowd region, an RLE annotation, a two-polygon one and an image with only a crowd
+    region added to it."""
     from object_detection.layout import CocoLayout  # noqa: PLC0415
     from object_detection.maskrcnn.data import CocoInstances  # noqa: PLC0415
 
@@ -122,7 +124,9 @@ def test_shared_annotations_and_torchvision_decoding_give_the_pycocotools_and_pi
         {**first, "id": 900002, "iscrowd": 0, "segmentation": rle, "bbox": [0, 0, 30, 20]},
         {**second, "id": 900003, "segmentation": second["segmentation"] + first["segmentation"]},
         {**second, "id": 900004, "bbox": [5, 5, 1, 1]},  # too small to make an image usable alone
+        {**first, "id": 900005, "image_id": 900000, "iscrowd": 1},  # the only one of its image
     ]
+    coco["images"].append({**coco["images"][0], "id": 900000})
     annotations = tmp_path / "instances_train2017.json"
     annotations.write_text(json.dumps(coco))
     images_dir = tmp_path / "images"
@@ -130,7 +134,7 @@ def test_shared_annotations_and_torchvision_decoding_give_the_pycocotools_and_pi
     dataset = CocoInstances(images_dir, annotations, train=True)
     dataset.flip = None
     reference = _reference_targets(images_dir, annotations)
-    assert len(dataset) == len(reference) == 48
+    assert len(dataset) == len(reference) == 49
     for index in range(len(dataset)):
         image, target = dataset[index]
         expected_image, boxes, labels, masks = reference[int(target["image_id"])]

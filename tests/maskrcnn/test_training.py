@@ -84,3 +84,35 @@ def test_the_optimizer_runs_the_logged_schedule_in_each_parameter_group() -> Non
     expected = [[weights - ramp, biases - ramp], [weights - ramp + 0.000192, biases - ramp + 0.000192],
                 [weights, biases], [weights / 10, biases / 10], [weights / 100, biases / 100]]
     assert seen == [pytest.approx(row, abs=1e-12) for row in expected]
+
+
+def test_an_image_with_only_crowd_regions_trains_as_an_image_without_objects(maskrcnn_sample: Path) -> None:
+    """The reference keeps such images (has_valid_annotation); their empty targets give finite losses, alone
+    in a batch and beside an image with objects, and a step that changes the weights."""
+    import torch  # noqa: PLC0415
+
+    from object_detection.layout import CocoLayout  # noqa: PLC0415
+    from object_detection.maskrcnn import solver  # noqa: PLC0415
+    from object_detection.maskrcnn.data import CocoInstances  # noqa: PLC0415
+    from object_detection.maskrcnn.model import build_model  # noqa: PLC0415
+    from tests.maskrcnn.conftest import SMALL_MODEL  # noqa: PLC0415
+
+    layout = CocoLayout(maskrcnn_sample)
+    dataset = CocoInstances(layout.images_dir("train"), layout.annotations("train"), train=True)
+    dataset.flip = None
+    image, target = dataset[0]
+    empty = {**target, "boxes": target["boxes"][:0], "labels": target["labels"][:0], "masks": target["masks"][:0]}
+    torch.manual_seed(0)
+    model = build_model(layout.weights, SMALL_MODEL)
+    optimizer = solver.build_optimizer(model, 0.02)
+    model.train()
+    for images, targets in (([image], [empty]), ([image, image], [empty, target])):
+        before = [p.detach().clone() for p in model.parameters() if p.requires_grad]
+        losses = model([i.float() / 255 for i in images], targets)
+        assert all(torch.isfinite(v) for v in losses.values()), losses
+        optimizer.zero_grad()
+        sum(losses.values()).backward()
+        optimizer.step()
+        after = [p for p in model.parameters() if p.requires_grad]
+        assert any(not torch.equal(b, a) for b, a in zip(before, after, strict=True))
+    assert losses["loss_mask"] > 0  # the image with objects trained the mask head too

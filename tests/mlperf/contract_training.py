@@ -24,9 +24,17 @@ def _stop_on(signum: int, _frame: object) -> None:
     raise Stopped(signum)
 
 
+def division_of(train_args: list[str]) -> str:
+    """The division a run with these arguments logs (what run_and_time asks a benchmark before a series)."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--division", choices=("closed", "open"), default="closed")
+    return parser.parse_known_args(train_args)[0].division
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--division", choices=("closed", "open"), default="closed")
     parser.add_argument("--log-file", type=Path, required=True)
     parser.add_argument("--bbox", type=float, default=0.1)
     parser.add_argument("--exit-code", type=int, default=0)
@@ -37,7 +45,7 @@ def main() -> int:
     with MLLog.open(args.log_file) as log:
         log.event(mlc.CACHE_CLEAR, True)
         log.start(mlc.INIT_START)
-        log.submission("maskrcnn", org="test", platform="cpu")
+        log.submission("maskrcnn", org="test", platform="cpu", division=args.division)
         log.event(mlc.SEED, args.seed)
         for key, value in ((mlc.GLOBAL_BATCH_SIZE, 2), (mlc.GRADIENT_ACCUMULATION_STEPS, 1),
                            (mlc.OPT_BASE_LR, 0.02), (mlc.OPT_LR_WARMUP_STEPS, 1),

@@ -28,6 +28,14 @@ class Workers:
         dist.all_gather_object(parts, local)
         return {k: v for part in parts if part for k, v in part.items()}
 
+    def all_true(self, flag: bool) -> bool:
+        """Whether `flag` holds on every worker (an all-reduce on the workers' device)."""
+        if not self.distributed:
+            return flag
+        value = torch.tensor(int(flag), device=self.device)
+        dist.all_reduce(value, op=dist.ReduceOp.MIN)
+        return bool(value.item())
+
     def close(self) -> None:
         if self.distributed and dist.is_initialized():
             dist.destroy_process_group()

@@ -3,8 +3,12 @@
 Timing follows the 0.7.0 rules: model creation and the vocabulary (allowed during init) come
 before `run_start`; reading the corpora is on the clock, and it maps the token cache `prepare`
 wrote (translation.token_cache) rather than encoding text. Every epoch ends with BLEU on
-newstest2014; the run stops at the target. The page cache is dropped at the start of every run
-where the system allows it, and `cache_clear` logs whether it was. Exit codes: 0 target reached, 3 all epochs done below
+newstest2014; the run stops at the target. Every run first flushes the page cache (the dataset's
+files without root: common/mlperf/page_cache.py), and `cache_clear` logs whether it was done. Each
+optimizer step takes the global batch (`--global-batch-size`, the reference's 1024), accumulating gradients over
+`--batch-size` sentences per worker and pass where the workers' share is larger (options.py). The
+division is closed only at the reference's model, batch and evaluation settings; otherwise one
+line on stderr names what made it open. Exit codes: 0 target reached, 3 all epochs done below
 the target, 1 bad input or a training fault, 130 interrupted. Every failure still ends the log
 with `run_stop` (status aborted).
 """
@@ -12,10 +16,10 @@ with `run_stop` (status aborted).
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from types import FrameType
 
 import torch
@@ -24,16 +28,17 @@ from tqdm import tqdm
 
 from common.mlperf.mllog import MLLog
 from common.mlperf.mllog import constants as mlc
-from common.mlperf.page_cache import drop_page_cache
+from common.mlperf.page_cache import flush_page_cache
 from translation import token_cache
 from translation.gnmt.data.dataset import Batch, CorpusError, ParallelCorpus, SourceCorpus
 from translation.gnmt.data.sampler import BucketingSampler
 from translation.gnmt.data.vocabulary import Vocabulary, VocabularyMismatchError, check_unknown_rate
 from translation.gnmt.distributed import Workers, init_workers
 from translation.gnmt.inference.beam_search import BeamSettings
-from translation.gnmt.inference.bleu import bleu_of_bpe_output, read_reference
+from translation.gnmt.inference.bleu import bleu_of_bpe_output, intl_tokenize, read_reference
 from translation.gnmt.inference.translator import translate
 from translation.gnmt.models.gnmt import GNMT
+from translation.gnmt.options import OPEN_BECAUSE, departures, division, division_line, parse_args
 from translation.gnmt.seeding import RunSeeds
 from translation.gnmt.train.hyperparameters import log_hyperparameters
 from translation.gnmt.train.lr_scheduler import WarmupMultiStepSchedule
@@ -54,47 +59,6 @@ class RunInterruptedError(BaseException):
 
 class DataMissingError(FileNotFoundError):
     """--data-dir lacks files the trainer reads."""
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m translation.gnmt.main", description=__doc__.splitlines()[0])
-    run = p.add_argument_group("run")
-    run.add_argument("--data-dir", type=Path, required=True, help="holds wmt16_de_en/ (translation.layout)")
-    run.add_argument("--seed", type=int, required=True, help="master seed; every other seed derives from it")
-    run.add_argument("--log-file", type=Path, default=None, help="MLPerf log (default: stdout only)")
-    run.add_argument("--target-bleu", type=float, default=24.0)
-    run.add_argument("--epochs", type=int, default=8, help="most epochs before giving up")
-    run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    run.add_argument("--amp", action="store_true", help="bf16 autocast on GPU")
-    run.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
-    run.add_argument("--loader-workers", type=int, default=0, help="DataLoader worker processes")
-    sub = p.add_argument_group("submission")
-    sub.add_argument("--submission-org", default="Backend.AI")
-    sub.add_argument("--submission-platform", default=None, help="default: <workers>x<device type>")
-    sub.add_argument("--submission-division", choices=["closed", "open"], default="closed")
-    sub.add_argument("--submission-status", choices=["onprem", "cloud", "preview", "research"], default="onprem")
-    model = p.add_argument_group("model (the reference: hidden 1024, 4 layers, dropout 0.2)")
-    model.add_argument("--hidden-size", type=int, default=1024)
-    model.add_argument("--num-layers", type=int, default=4)
-    model.add_argument("--dropout", type=float, default=0.2)
-    opt = p.add_argument_group("solver (rule-tunable: batch, lr, warmup, remain, interval, max length)")
-    opt.add_argument("--batch-size", type=int, default=128, help="sentences per worker")
-    opt.add_argument("--lr", type=float, default=1e-3)
-    opt.add_argument("--warmup-steps", type=float, default=200)
-    opt.add_argument("--remain-steps", type=float, default=0.666, help="below 1: fraction of all steps")
-    opt.add_argument("--decay-interval", type=float, default=None, help="default: (total - remain) // 4")
-    opt.add_argument("--label-smoothing", type=float, default=0.1)
-    opt.add_argument("--clip-grad", type=float, default=5.0)
-    opt.add_argument("--max-length-train", type=int, default=50, help="pairs longer (BOS/EOS included) dropped")
-    opt.add_argument("--num-buckets", type=int, default=5)
-    infer = p.add_argument_group("evaluation")
-    infer.add_argument("--beam-size", type=int, default=5)
-    infer.add_argument("--max-length-test", type=int, default=150)
-    infer.add_argument("--len-norm-factor", type=float, default=0.6)
-    infer.add_argument("--len-norm-const", type=float, default=5.0)
-    infer.add_argument("--cov-penalty-factor", type=float, default=0.1)
-    infer.add_argument("--test-batch-size", type=int, default=128)
-    return p
 
 
 def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
@@ -127,16 +91,20 @@ def _batches(loader: torch.utils.data.DataLoader, epoch: int, rank: int) -> Iter
 
 
 def _train(args: argparse.Namespace, workers: Workers, log: MLLog) -> int:
-    # Every node's first worker drops its own page cache; rank 0's result is the one logged.
-    log.event(mlc.CACHE_CLEAR, drop_page_cache() if workers.local_rank == 0 else False)
+    # Each node's first worker flushes the node's cache (the dataset's pages at least); true only if every node did.
+    flush = flush_page_cache(args.data_dir) if workers.local_rank == 0 else None
+    flushed = workers.all_true(flush is None or flush.done)
+    log.event(mlc.CACHE_CLEAR, flushed, metadata=flush.metadata() if flush else None)
     log.start(mlc.INIT_START)
     platform = args.submission_platform or f"{workers.world_size}x{workers.device.type}"
+    open_because = departures(args)
     log.submission(
         "gnmt",
         org=args.submission_org,
         platform=platform,
-        division=args.submission_division,
+        division=division(args),
         status=args.submission_status,
+        division_metadata={OPEN_BECAUSE: list(open_because)} if open_because else None,
     )
     log.event(mlc.SEED, args.seed)
     seeds = RunSeeds.derive(args.seed, workers.world_size, args.epochs)
@@ -148,6 +116,7 @@ def _train(args: argparse.Namespace, workers: Workers, log: MLLog) -> int:
     torch.manual_seed(seeds.worker[workers.rank])  # dropout differs per worker
     train_model = DistributedDataParallel(model) if workers.distributed else model
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, fused=workers.device.type == "cuda")
+    intl_tokenize("")  # BLEU's tokeniser builds its Unicode classes (seconds) before the clock, as 1.2.10 at import
     log.end(mlc.INIT_STOP)
 
     log.start(mlc.RUN_START)
@@ -166,6 +135,7 @@ def _train(args: argparse.Namespace, workers: Workers, log: MLLog) -> int:
         args.num_buckets,
         workers.world_size,
         workers.rank,
+        args.accumulation,
     )
     loader = torch.utils.data.DataLoader(
         train,
@@ -175,19 +145,21 @@ def _train(args: argparse.Namespace, workers: Workers, log: MLLog) -> int:
         pin_memory=workers.device.type == "cuda",
     )
     schedule = WarmupMultiStepSchedule.for_run(
-        len(sampler) * args.epochs, args.warmup_steps, args.remain_steps, args.decay_interval
+        sampler.steps() * args.epochs, args.warmup_steps, args.remain_steps, args.decay_interval
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     log_hyperparameters(
         log,
         global_batch_size=sampler.global_batch_size,
+        accumulation=args.accumulation,
         learning_rate=args.lr,
         schedule=schedule,
         max_sequence_length=args.max_length_train,
     )
     log.event(mlc.TRAIN_SAMPLES, len(train))
     log.event(mlc.EVAL_SAMPLES, len(test))
-    trainer = Trainer(train_model, optimizer, scheduler, workers.device, args.label_smoothing, args.clip_grad, args.amp)
+    trainer = Trainer(train_model, optimizer, scheduler, workers.device, args.label_smoothing, args.clip_grad, args.amp,
+                      accumulation=args.accumulation)
     beam = BeamSettings(
         args.beam_size, args.max_length_test, args.len_norm_factor, args.len_norm_const, args.cov_penalty_factor
     )
@@ -227,21 +199,10 @@ def _train(args: argparse.Namespace, workers: Workers, log: MLLog) -> int:
     return EXIT_BELOW_TARGET
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    for name in ("epochs", "batch_size", "hidden_size", "beam_size", "test_batch_size", "max_length_test"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    if args.num_layers < 2:
-        parser.error(f"--num-layers must be at least 2 (GNMT's bidirectional layer 1 + layer 2), got {args.num_layers}")
-    if args.max_length_train < 3:
-        parser.error(f"--max-length-train counts BOS and EOS, so it must be at least 3, got {args.max_length_train}")
-    return args
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"gnmt: {division_line(args)}", file=sys.stderr, flush=True)
     previous = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     if args.threads:
         torch.set_num_threads(args.threads)

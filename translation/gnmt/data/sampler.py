@@ -2,8 +2,9 @@
 
 Pairs fall into `num_buckets` equal-width buckets by max(source, target) length. Each epoch every
 bucket is shuffled and cut to whole global batches, the global batches of all buckets are
-shuffled together, and each worker takes its slice of every global batch. All workers use the
-same epoch seed, so they agree on the order without talking.
+shuffled together, and each worker takes its slice of every global batch: `accumulation`
+consecutive batches of `batch_size` pairs, whose gradients make one optimizer step. All workers use
+the same epoch seed, so they agree on the order without talking.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ class BucketingSampler:
         num_buckets: int = 5,
         world_size: int = 1,
         rank: int = 0,
+        accumulation: int = 1,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch size must be positive, got {batch_size}")
+        if batch_size < 1 or accumulation < 1:
+            raise ValueError(f"batch size and accumulation steps must be positive, got {batch_size}, {accumulation}")
         self.batch_size = batch_size
-        self.global_batch_size = batch_size * world_size
+        self.accumulation = accumulation
+        self.global_batch_size = batch_size * world_size * accumulation
         self.epoch_seeds = list(epoch_seeds)
         self.world_size, self.rank = world_size, rank
         width = (max_len + num_buckets - 1) // num_buckets
@@ -45,9 +48,13 @@ class BucketingSampler:
             raise ValueError(f"epoch {epoch} has no shuffling seed ({len(self.epoch_seeds)} seeds)")
         self.epoch = epoch
 
+    def steps(self) -> int:
+        """Global batches (optimizer steps) per epoch."""
+        return sum(len(b) // self.global_batch_size for b in self.buckets)
+
     def __len__(self) -> int:
         """Batches per worker per epoch."""
-        return sum(len(b) // self.global_batch_size for b in self.buckets)
+        return self.steps() * self.accumulation
 
     def __iter__(self) -> Iterator[list[int]]:
         generator = torch.Generator().manual_seed(self.epoch_seeds[self.epoch])
@@ -58,5 +65,5 @@ class BucketingSampler:
             global_batches.append(shuffled.view(-1, self.global_batch_size))
         batches = torch.cat(global_batches)
         batches = batches[torch.randperm(len(batches), generator=generator)]
-        mine = batches.view(len(batches), self.world_size, self.batch_size)[:, self.rank]
-        return iter(mine.tolist())
+        mine = batches.view(len(batches), self.world_size, self.accumulation * self.batch_size)[:, self.rank]
+        return iter(mine.reshape(-1, self.batch_size).tolist())

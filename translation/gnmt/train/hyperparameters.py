@@ -1,4 +1,5 @@
-"""The hyper-parameter keys the MLPerf 0.7.0 closed GNMT rules require, each logged once."""
+"""The hyper-parameter keys the MLPerf 0.7.0 closed GNMT rules require, each logged once, and the
+gradient accumulation steps that make the global batch (a key the 1.0.0+ rules added; 0.7.0 ignores it)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ def log_hyperparameters(
     log: MLLog,
     *,
     global_batch_size: int,
+    accumulation: int,
     learning_rate: float,
     schedule: WarmupMultiStepSchedule,
     max_sequence_length: int,
 ) -> None:
     log.event(mlc.GLOBAL_BATCH_SIZE, global_batch_size)
+    log.event(mlc.GRADIENT_ACCUMULATION_STEPS, accumulation)
     log.event(mlc.OPT_NAME, mlc.ADAM)
     log.event(mlc.OPT_BASE_LR, learning_rate)
     # "alt" = the reference's exponential warmup and step decay, not the rules' defaults.

@@ -1,4 +1,8 @@
-"""The reference's schedule: exponential warmup, constant, then a fixed number of halvings."""
+"""The reference's schedule: exponential warmup, constant, then a fixed number of halvings.
+
+Step counts are given as the reference's train.py reads them: an int is a step, a float a fraction
+of the run's steps (so a remain of 1.0 is the last step: no decay); warmup never outlasts remain.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,9 @@ import math
 from dataclasses import dataclass
 
 
-def steps_from(value: float, total_steps: int) -> int:
-    """The reference's convention: a value below 1 is a fraction of the total steps."""
-    return int(value * total_steps) if value < 1 else int(value)
+def steps_from(value: int | float, total_steps: int) -> int:
+    """The reference's convention (`perhaps_convert_float`): a float is a fraction of the total steps."""
+    return int(value * total_steps) if isinstance(value, float) else value
 
 
 @dataclass(frozen=True)
@@ -29,14 +33,14 @@ class WarmupMultiStepSchedule:
     def for_run(
         cls,
         total_steps: int,
-        warmup_steps: float = 200,
-        remain_steps: float = 0.666,
-        decay_interval: float | None = None,
+        warmup_steps: int | float = 200,
+        remain_steps: int | float = 0.666,
+        decay_interval: int | float | None = None,
         decay_steps: int = 4,
         decay_factor: float = 0.5,
     ) -> WarmupMultiStepSchedule:
-        warmup = steps_from(warmup_steps, total_steps)
         remain = steps_from(remain_steps, total_steps)
+        warmup = min(steps_from(warmup_steps, total_steps), remain)
         if decay_interval is None:
             interval = max(1, (total_steps - remain) // decay_steps)
         else:
