@@ -75,7 +75,7 @@ KEYS = {"access_key": "AKIAXXXXXXXXXXXXXXXX", "secret_key": "s", "admin_password
         "user_uuid": "3f1f0d6e-8d7b-4a64-a8d5-0c2b1a9b2f10", "group_uuid": "0c4e9c8e-1b3a-4d8e-9f6a-2d5b7e1c3a90"}
 
 
-@pytest.mark.parametrize("build", [fixtures.fixtures_2309, fixtures.fixtures_26])
+@pytest.mark.parametrize("build", [fixtures.fixtures_2309, fixtures.fixtures_2604, fixtures.fixtures_26])
 def test_fixtures_link_the_keypair_to_its_user_and_allow_cluster_sessions(build) -> None:
     data = build(KEYS, ["127.0.0.1:5000"])
     assert all(data.values()), "23.09's populate_fixture stops at the first empty list"
@@ -144,8 +144,22 @@ def test_a_recycled_pid_is_not_taken_for_ours(tmp_path: Path) -> None:
         other.wait()
 
 
+@pytest.fixture
+def no_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `up` tests here must stop at a check: were one to pass it, `up` would start dockerd, run apt-get
+    and create a system user as root. Each of those steps fails the test instead."""
+    def refuse(step: str):
+        def installing(*_args: object, **_kwargs: object) -> None:
+            pytest.fail(f"control.up went on to {step}: the check under test let it through")
+        return installing
+    monkeypatch.setattr(control, "ensure_docker_engine", refuse("start the Docker engine"))
+    monkeypatch.setattr(control.install, "ensure_debian_packages", refuse("install Debian packages"))
+    monkeypatch.setattr(control.install, "ensure_session_user", refuse("create the sessions' user"))
+    monkeypatch.setattr(control.install, "ensure_virtualenv", refuse("install Backend.AI"))
+
+
 @pytest.mark.parametrize("service", ["manager", "agent (metadata server)"])
-def test_up_refuses_a_taken_port_and_names_its_holder(tmp_path: Path, service: str) -> None:
+def test_up_refuses_a_taken_port_and_names_its_holder(tmp_path: Path, service: str, no_install: None) -> None:
     """The metadata server's port too: Backend.AI's default (40128) is one port for every agent."""
     layout = SandboxLayout(tmp_path, free_sandbox_ports())
     port = layout.ports.listening()[service]
@@ -168,7 +182,7 @@ def test_agent_ports_derive_from_the_port_base(tmp_path: Path) -> None:
     assert {agent_toml[23000]["agent-sock-port"], agent_toml[23000]["rpc-listen-addr"]["port"]} == {23007, 23001}
 
 
-def test_an_unrecorded_agent_of_this_sandbox_is_refused_by_name(tmp_path: Path) -> None:
+def test_an_unrecorded_agent_of_this_sandbox_is_refused_by_name(tmp_path: Path, no_install: None) -> None:
     layout = SandboxLayout(tmp_path, free_sandbox_ports())
     bootstrap.write_configs(layout)
     script = "import time; time.sleep(60)"
@@ -185,7 +199,7 @@ def test_an_unrecorded_agent_of_this_sandbox_is_refused_by_name(tmp_path: Path) 
         impostor.wait()
 
 
-def test_up_reports_a_half_started_sandbox(tmp_path: Path) -> None:
+def test_up_reports_a_half_started_sandbox(tmp_path: Path, no_install: None) -> None:
     layout = SandboxLayout(tmp_path, free_sandbox_ports())
     layout.run.mkdir(parents=True)
     start_daemon(["sleep", "60"], pidfile=layout.pidfile("redis"), log=tmp_path / "redis.log", cwd=tmp_path)
@@ -195,6 +209,31 @@ def test_up_reports_a_half_started_sandbox(tmp_path: Path) -> None:
     finally:
         assert "redis" in control.down(layout)
     assert not any(state.running for state in control.services(layout))
+
+
+DYING_DAEMON = """#!/bin/sh
+echo "*** FATAL CONFIG FILE ERROR (made up by the test) ***"
+echo "Error: the $(basename "$0") of this test exits at once"
+exit 1
+"""
+
+
+@pytest.mark.parametrize(("daemon", "start"), [("redis-server", control.start_redis), ("etcd", control.start_etcd)])
+def test_a_daemon_that_dies_while_starting_fails_up_at_once_with_its_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, daemon: str, start) -> None:
+    """Not after the wait's 30-60 s, and with the line of the daemon's log that says why."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / daemon).write_text(DYING_DAEMON)
+    (bin_dir / daemon).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    layout = SandboxLayout(tmp_path / "sandbox", free_sandbox_ports())
+    layout.run.mkdir(parents=True)
+    name = daemon.removesuffix("-server")
+    with pytest.raises(SandboxError, match=rf"the {name} exited while starting: Error: the {daemon} of this test "
+                                            rf"exits at once \(see {re.escape(str(layout.log(name)))}\)"):
+        start(layout)
+    assert recorded_pid(layout.pidfile(name)) is None
 
 
 def test_client_refuses_to_guess_a_cluster() -> None:

@@ -176,10 +176,13 @@ def populate(layout: SandboxLayout, registries: Sequence[str]) -> None:
     keys = load_secrets(layout)
     run_logged(layout, "schema", manager_cli(layout, "schema", "oneshot", "-f",
                                              str(layout.cfg / "alembic.ini")))
-    if layout.line.in_container:
+    if layout.line.name == "26.4":
+        _populate_fixture(layout, "fixture.json", fixtures.fixtures_2604(keys, registries))
+    elif layout.line.in_container:
         _populate_fixture(layout, "fixture.json", fixtures.fixtures_26(keys, registries))
     else:
         _populate_fixture(layout, "fixture.json", fixtures.fixtures_2309(keys, registries))
+    if not layout.line.in_container or layout.line.name == "26.4":
         _populate_fixture(layout, "fixture-main-key.json", fixtures.main_access_key_fixture(keys))
     write_private(layout.cfg / "etcd-volumes.json", json.dumps(fixtures.etcd_volumes(layout, keys), indent=1))
     run_logged(layout, "etcd volumes", manager_cli(layout, "etcd", "put-json", "volumes",

@@ -158,6 +158,22 @@ def fixtures_26(keys: dict[str, str], registries: Sequence[str]) -> dict:
     }
 
 
+def fixtures_2604(keys: dict[str, str], registries: Sequence[str]) -> dict:
+    """26.4 (the LTS) sits between the two: 26.x's policies, registries and slot types (without their
+    uuid), but 23.09's users.main_access_key (no keypairs.is_default), resource groups and domains by
+    name in sgroups_for_domains, no default resource group or policy column, and no personal projects
+    (a user owns its folders itself)."""
+    data = fixtures_26(keys, registries)
+    only = {"scaling_groups": ("is_default",), "users": ("domain_id",), "keypair_resource_policies": ("is_default",),
+            "keypairs": ("is_default",), "resource_slot_types": ("uuid",)}
+    for table, columns in only.items():
+        data[table] = [{k: v for k, v in row.items() if k not in columns} for row in data[table]]
+    data["scaling_groups"] = [{**row, "is_public": True, "use_host_network": False} for row in data["scaling_groups"]]
+    data["sgroups_for_domains"] = [{"scaling_group": "default", "domain": "default"}]
+    data["groups"] = [row for row in data["groups"] if row["type"] != "personal"]
+    return data
+
+
 def registry_rows(registries: Sequence[str], projects: Sequence[str]) -> dict:
     """26.x: one container_registries row per registry and project (images are <registry>/<project>/...)."""
     return {"container_registries": [
