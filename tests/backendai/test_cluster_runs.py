@@ -150,6 +150,7 @@ def test_one_container_run_trains_to_the_target_and_brings_the_log_home(
     assert "ttyd" not in output and "chpasswd" not in output and "\r" not in output
 
 
+@pytest.mark.usefixtures("training_line")
 def test_two_container_cluster_session_trains_as_one_world(
         coco_vfolder: str, benchmark_images: dict[str, str], cluster_env: dict[str, str], tmp_path: Path) -> None:
     """Both ranks train, whatever the run's accuracy: each says what it trained (rank 1 from sub1), the same
@@ -177,6 +178,7 @@ def test_two_container_cluster_session_trains_as_one_world(
     assert description["other_software_stack"]["image"] == benchmark_images["maskrcnn"]
 
 
+@pytest.mark.usefixtures("training_line")
 def test_a_sub_killed_mid_run_aborts_it_and_leaves_no_session(
         coco_vfolder: str, benchmark_images: dict[str, str], cluster_env: dict[str, str], tmp_path: Path,
         client_config: bai_client.APIConfig) -> None:
@@ -195,6 +197,7 @@ def test_a_sub_killed_mid_run_aborts_it_and_leaves_no_session(
     assert session not in bai_client.live_sessions(client_config)
 
 
+@pytest.mark.usefixtures("training_line")
 def test_a_run_past_its_timeout_is_destroyed_and_says_so(
         coco_vfolder: str, benchmark_images: dict[str, str], cluster_env: dict[str, str], tmp_path: Path,
         client_config: bai_client.APIConfig) -> None:
@@ -215,6 +218,7 @@ def test_a_run_past_its_timeout_is_destroyed_and_says_so(
     assert "epoch_start" in partial[0].read_text() and "run_stop" not in partial[0].read_text()
 
 
+@pytest.mark.usefixtures("training_line")
 def test_ctrl_c_destroys_the_session_and_keeps_the_partial_log(
         coco_vfolder: str, benchmark_images: dict[str, str], cluster_env: dict[str, str], tmp_path: Path,
         client_config: bai_client.APIConfig) -> None:
@@ -371,6 +375,7 @@ def test_a_session_preempted_mid_run_ends_it_with_the_partial_log_home(
     assert list((tmp_path / "bai-1xCPU-open" / "maskrcnn").glob("result_*.txt.partial")), output
 
 
+@pytest.mark.usefixtures("training_line")
 def test_a_multi_node_run_puts_its_containers_on_two_agents_and_trains_as_one_world(
         sandbox: SandboxLayout, coco_vfolder: str, benchmark_images: dict[str, str], cluster_env: dict[str, str],
         tmp_path: Path) -> None:

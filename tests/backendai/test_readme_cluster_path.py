@@ -54,6 +54,7 @@ def script(image: str, results: Path) -> str:
     return f"set -ex\ncd {REPO_ROOT}\n{text}"
 
 
+@pytest.mark.usefixtures("training_line")
 def test_the_readmes_cluster_path_runs_on_the_sandbox(sandbox: SandboxLayout, benchmark_images: dict[str, str],
                                                       client_config: bai_client.APIConfig, tmp_path: Path) -> None:
     if sandbox.line.name != DEFAULT_LINE:

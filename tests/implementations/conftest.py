@@ -14,7 +14,7 @@ import pytest
 
 # The sandbox of the Backend.AI tests, for the runs on it (tests/implementations/test_sandbox_runs.py); with the
 # whole suite both folders' tests find the same running sandbox (a second `up` finds it running).
-from tests.backendai.conftest import client_config, project_repo, sandbox  # noqa: F401
+from tests.backendai.conftest import client_config, project_repo, sandbox, training_line  # noqa: F401
 from tests.conftest import REPO_ROOT
 from tests.imagebuild.wheelhouse import WheelhouseServer, write_simple_index
 
