@@ -43,6 +43,7 @@ def test_another_program_on_the_registry_port_is_named_not_used(web_app: int) ->
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 @pytest.mark.registry
 def test_a_registry_that_refuses_pushes_is_named_and_a_writable_one_is_used(tmp_path: Path) -> None:
     read_only = RegistryServer(free_port(), tmp_path / "read-only",

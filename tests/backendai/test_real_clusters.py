@@ -23,7 +23,8 @@ from common.backendai.sandbox import bootstrap
 from common.backendai.sandbox.layout import SandboxLayout
 from tests.conftest import REPO_ROOT
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.docker, pytest.mark.registry]
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.docker, pytest.mark.registry,
+              pytest.mark.timeout(3600)]
 LINES = 20000
 # ~1 MB of output, four times what the test sandboxes' agents keep, then the RESULT line and exit status 3.
 LONG = ("python3 -c \"import sys\nfor n in range(" + str(LINES) + "): print('line %06d ' % n + 'x' * 40)\n"

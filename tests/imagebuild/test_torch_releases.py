@@ -250,6 +250,7 @@ def test_the_nox_session_entry_point_refuses_a_bad_matrix_with_exit_2(tmp_path: 
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_the_nox_session_the_weekly_workflow_runs_fails_only_when_the_matrix_should_change(serve, tmp_path) -> None:
     """`nox -s check_torch` in its own virtualenv, as .github/workflows/torch.yml runs it."""
     newer = published()

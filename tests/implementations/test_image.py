@@ -59,6 +59,7 @@ def implementation_image(base_image: str, wheelhouse: str, registry_host: str) -
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 @pytest.mark.docker
 @pytest.mark.registry
 def test_the_built_image_passes_the_contract_and_runs_the_launcher(implementation_image: str) -> None:
@@ -77,6 +78,7 @@ def test_the_built_image_passes_the_contract_and_runs_the_launcher(implementatio
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 @pytest.mark.docker
 @pytest.mark.registry
 def test_a_published_image_is_converted_in_the_registry_with_the_launcher_as_one_layer(

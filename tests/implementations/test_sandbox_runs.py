@@ -29,7 +29,8 @@ from common.mlperf import compliance
 from tests.conftest import REPO_ROOT
 from tests.implementations.conftest import IMPL, SUBMISSION, import_image, write_points
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.docker, pytest.mark.registry, pytest.mark.training]
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.docker, pytest.mark.registry, pytest.mark.training,
+              pytest.mark.timeout(3600)]
 DATA = "impl-tiny-data"
 RESULTS = "impl-results"
 

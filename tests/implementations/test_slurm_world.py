@@ -54,6 +54,7 @@ def local_env() -> dict[str, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 @pytest.mark.training
 def test_two_tasks_of_one_node_train_as_srun_would_start_them(submission: Path, data_dir: Path,
                                                               tmp_path: Path) -> None:
@@ -83,6 +84,7 @@ def test_two_tasks_of_one_node_train_as_srun_would_start_them(submission: Path, 
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 @pytest.mark.training
 def test_two_nodes_of_one_task_each_are_one_world(submission: Path, data_dir: Path, tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"

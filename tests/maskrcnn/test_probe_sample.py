@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-pytestmark = [pytest.mark.slow, pytest.mark.training]
+pytestmark = [pytest.mark.slow, pytest.mark.training, pytest.mark.timeout(900)]
 
 
 def test_a_probe_of_the_sample_prints_its_projection(maskrcnn_sample: Path, tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from common.mlperf import compliance
 from object_detection.run_and_time import SAMPLE_TRAINING_ARGS
 from tests.conftest import REPO_ROOT
 
-pytestmark = [pytest.mark.slow, pytest.mark.training]
+pytestmark = [pytest.mark.slow, pytest.mark.training, pytest.mark.timeout(1800)]
 
 SEED = 1
 

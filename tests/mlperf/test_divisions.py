@@ -42,6 +42,7 @@ def _logs(tmp_path: Path) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_a_series_of_another_division_goes_under_its_own_system_name(tmp_path: Path,
                                                                       driver_env: dict[str, str]) -> None:
     assert _series(tmp_path, driver_env, "--system", "box", "--seed", "1")[0] == 0
@@ -57,6 +58,7 @@ def test_a_series_of_another_division_goes_under_its_own_system_name(tmp_path: P
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_a_system_whose_description_says_another_division_is_split_too(tmp_path: Path,
                                                                        driver_env: dict[str, str]) -> None:
     """A description whose runs were deleted still names the division: it is never rewritten to another."""
@@ -70,6 +72,7 @@ def test_a_system_whose_description_says_another_division_is_split_too(tmp_path:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_a_series_with_nowhere_of_its_division_to_go_is_refused_before_it_runs(
         tmp_path: Path, driver_env: dict[str, str]) -> None:
     for system in ("box", "box-open"):
@@ -82,6 +85,7 @@ def test_a_series_with_nowhere_of_its_division_to_go_is_refused_before_it_runs(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_the_automatic_name_of_an_open_series_says_open(tmp_path: Path, driver_env: dict[str, str]) -> None:
     env = {**driver_env, "PATH": "/usr/bin:/bin"}  # no nvidia-smi: a CPU system
     assert _series(tmp_path, env, "--system", "auto", "--seed", "1", "--division", "open")[0] == 0
@@ -90,6 +94,7 @@ def test_the_automatic_name_of_an_open_series_says_open(tmp_path: Path, driver_e
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_each_run_draws_its_seed_unless_the_series_fixes_it(tmp_path: Path, driver_env: dict[str, str]) -> None:
     code, out, _ = _series(tmp_path, driver_env, "--runs", "3")
     seeds = [int(line.split(",")[2]) for line in out.splitlines() if line.startswith("RESULT,")]

@@ -20,7 +20,7 @@ from object_detection.maskrcnn import train
 from tests.conftest import REPO_ROOT
 from tests.results.generated import Run, system_description, write_folder
 
-pytestmark = pytest.mark.slow  # package_checker and the summary's checker pool run for real
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # package_checker and the summary's checker pool run for real
 
 SAMPLE_OPTIONS = ["--global-batch-size", "2", "--min-size", "128", "--max-size", "192", "--test-proposals", "100",
                   "--detections-per-image", "20", "--roi-samples", "64", "--warmup-steps", "10"]
