@@ -103,6 +103,18 @@ def _limits(api: API, request: Request, say: Callable[[str], None]) -> None:
     if over:
         raise PreflightError(f"{request.containers} container(s) of {dict(request.resources)} ask for more than this "
                              f"key's resource policy allows ({'; '.join(over)}): such a session never starts")
+    group = (presets.get("scaling_groups") or {}).get(request.resource_group or "") or {}
+    if not group and len(presets.get("scaling_groups") or {}) == 1:
+        group = next(iter(presets["scaling_groups"].values()))
+    capacity = {slot: amount(group["using"].get(slot, 0)) + amount(value)
+                for slot, value in (group.get("remaining") or {}).items()
+                if value not in (None, "Infinity") and "using" in group}
+    beyond = [f"{slot} {asked[slot]:f} > {capacity[slot]:f}" for slot in asked
+              if slot in capacity and asked[slot] > capacity[slot]]
+    if beyond:
+        raise PreflightError(f"refused before any session: {request.containers} container(s) of "
+                             f"{dict(request.resources)} ask for more than the resource group's agents have in all, "
+                             f"used and free ({'; '.join(beyond)}): the scheduler could never place it")
     free = presets.get("scaling_group_remaining") or {}
     short = [slot for slot in asked if slot in free and free[slot] not in (None, "Infinity")
              and asked[slot] > amount(free[slot])]

@@ -122,24 +122,10 @@ def check_folders(spec: ClusterRun, config: bai_client.APIConfig | None) -> None
         bai_client.ensure_vfolder(spec.results_vfolder, config=config)
 
 
-def placed_system(system: str, containers: int, agents: Sequence[str]) -> str:
-    """The automatic system name for what the session got: containers that shared an agent are one node
-    (bai-2x8xH100 on one agent is bai-1x16xH100; bai-2xCPU is bai-1xCPU)."""
-    nodes = len(set(agents))
-    if not agents or nodes >= containers:
-        return system
-    gpus = re.fullmatch(r"bai-(\d+)x(\d+)x(.+)", system)
-    if gpus:
-        per_node = int(gpus.group(2)) * containers // nodes
-        return f"bai-{nodes}x{per_node}x{gpus.group(3)}"
-    return re.sub(r"^bai-\d+x", f"bai-{nodes}x", system)
-
-
 def bring_home(spec: ClusterRun, session: str, config: bai_client.APIConfig | None,
                agents: Sequence[str] = ()) -> Path | None:
-    """The run's MLPerf log from the results folder into results/<system>/<benchmark>/ (None: none written).
-    An automatic system name of a multi-node run whose containers shared agents is corrected
-    (placed_system)."""
+    """The run's MLPerf log from the results folder into results/<system>/<benchmark>/ (None: none written),
+    under the system its log names: containers that shared an agent show in the description, not the name."""
     try:
         tree = bai_client.list_tree(spec.results_vfolder, session, config=config)
     except BackendAIError:
@@ -151,8 +137,7 @@ def bring_home(spec: ClusterRun, session: str, config: bai_client.APIConfig | No
     if not logs:
         return None
     remote = logs[0]
-    remote_system, kind, partial = pattern.match(remote).groups()  # type: ignore[union-attr]
-    system = remote_system if spec.system else placed_system(remote_system, spec.nodes, agents)
+    system, kind, partial = pattern.match(remote).groups()  # type: ignore[union-attr]
     with tempfile.TemporaryDirectory(prefix="mlperf-bai-") as scratch:
         fetched = bai_client.download(spec.results_vfolder, [remote], Path(scratch), config=config)[0]
         final = results.next_result_path(spec.results_dir, system, spec.benchmark.name, kind)
@@ -160,15 +145,15 @@ def bring_home(spec: ClusterRun, session: str, config: bai_client.APIConfig | No
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(fetched), target.with_name(target.name + ".tmp"))
         target.with_name(target.name + ".tmp").replace(target)
-    bring_description_home(spec, remote_system, system, config, agents)
+    bring_description_home(spec, system, config, agents)
     return target
 
 
-def bring_description_home(spec: ClusterRun, remote_system: str, system: str, config: bai_client.APIConfig | None,
+def bring_description_home(spec: ClusterRun, system: str, config: bai_client.APIConfig | None,
                            agents: Sequence[str] = ()) -> None:
     """systems/<system>.json as the session probed it (nodes, GPUs, CPUs, image), merged into the local one,
     with the agents its containers ran on."""
-    remote = f"systems/{remote_system}.json"
+    remote = f"systems/{system}.json"
     try:
         if remote not in bai_client.list_tree(spec.results_vfolder, "systems", config=config):
             return

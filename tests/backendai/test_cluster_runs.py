@@ -174,7 +174,9 @@ def test_two_container_cluster_session_trains_as_one_world(
     assert_both_ranks_trained(result.stdout, records)
     assert " Child connection from " not in output  # the containers' sshd lines are not the program's
     description = json.loads((tmp_path / "systems" / "bai-2xCPU-open.json").read_text())  # beside results/
-    assert description["number_of_nodes"] == "2"
+    # single-node cluster mode: both containers on one agent, one node of two CPUs (the name is the log's)
+    assert description["number_of_nodes"] == "1"
+    assert "(2 container(s) on 1 agent(s))" in description["hw_notes"]
     assert description["other_software_stack"]["image"] == benchmark_images["maskrcnn"]
 
 

@@ -18,15 +18,17 @@ from tests.harness.docker_engine import engine_trusts
 
 from .conftest import ROOT, Registry, docker, run_invoke, skopeo, skopeo_inspect
 
-pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.registry, pytest.mark.timeout(900)]
+# The token flow here is Harbor's, where the project's images go (test_auth_registries runs Docker Hub's too).
+pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.registry, pytest.mark.timeout(900),
+              pytest.mark.parametrize("token_issuer", ["harbor"], indirect=True)]
 ENTRY = ("--benchmark", "maskrcnn", "--cuda", "12.4", "--py", "3.11")
 COMMIT = "0123456789abcdef0123"
 TAG = "0.1.0-cuda12.4-py3.11"
 
 
 @pytest.fixture(params=["basic", "token"])
-def secured(request: pytest.FixtureRequest) -> Registry:
-    return request.getfixturevalue("tls_registry" if request.param == "basic" else "token_registry")
+def secured(request: pytest.FixtureRequest, tls_registry: Registry, token_registry: Registry) -> Registry:
+    return tls_registry if request.param == "basic" else token_registry
 
 
 @contextlib.contextmanager
