@@ -65,9 +65,10 @@ def layout_for(line_name: str) -> SandboxLayout:
 
 
 def image_project(layout: SandboxLayout) -> str:
-    """The registry project of this suite's images for one line: named after its port base, so that
-    no other suite (or line) pushes, deletes or rescans the same repositories."""
-    return f"mlperf-bai-t{layout.ports.base}"
+    """The registry project of this suite's images: named after the suite's port base, so that no other
+    suite pushes, deletes or rescans the same repositories. The lines, one after the other, share it: the
+    second line's images are already in the registry (gigabytes of torch not pushed twice)."""
+    return f"mlperf-bai-t{TEST_PORT_BASE}"
 
 
 @pytest.fixture(scope="session", params=[line.name for line in TEST_LINES])
