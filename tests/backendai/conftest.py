@@ -48,9 +48,11 @@ TEST_LINES = [line_of(name) for name in os.environ.get("MLPERF_BAI_TEST_LINES", 
 LOG_CAP = "256k"
 # Set (to anything) to leave the sandboxes running after the tests: a rerun then finds them up (developers).
 KEEP_ENV = "MLPERF_BAI_TEST_KEEP"
-# The runs that train in several ways (two containers, two agents, killed, preempted, timed out) do so on one
-# line, the newest tested (what they prove is the client's and the launcher's, the same on every 26.x line);
-# every line runs the sandbox, the client's rules and one training session. Set to train everywhere.
+# The runs that prepare a dataset in a session or train (one or two containers, two agents, killed, preempted, timed
+# out, the README path, a published implementation) do so on one line, the newest tested: what they prove is the
+# client's and the launcher's, the same on every 26.x line. Every line runs the sandbox, the client's rules against
+# its manager (batch sessions, output past the cap, mounts, policies, host networking) and the label checks. Set this
+# to train on every line.
 TRAIN_EVERY_LINE_ENV = "MLPERF_BAI_TEST_TRAIN_EVERY_LINE"
 TRAINING_LINE = max(TEST_LINES, key=lambda line: tuple(int(part) for part in line.release.split("."))).name
 
@@ -82,9 +84,10 @@ def sandbox(request: pytest.FixtureRequest, docker_engine: None, registry_host: 
             control.down(layout, remove_data=True)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def training_line(sandbox: SandboxLayout) -> None:
-    """Skips a heavy training test on every line but TRAINING_LINE (unless TRAIN_EVERY_LINE_ENV is set)."""
+    """Skips what trains or prepares a dataset in a session on every line but TRAINING_LINE (unless
+    TRAIN_EVERY_LINE_ENV is set); module-scoped, so that a module's dataset fixture can ask for it too."""
     if sandbox.line.name != TRAINING_LINE and not os.environ.get(TRAIN_EVERY_LINE_ENV):
         pytest.skip(f"trains on Backend.AI {TRAINING_LINE} only in this run (set {TRAIN_EVERY_LINE_ENV}=1 "
                     "to train on every line)")

@@ -101,7 +101,7 @@ def cluster_env(sandbox: SandboxLayout) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def coco_vfolder(cluster_env: dict[str, str], benchmark_images: dict[str, str],
+def coco_vfolder(training_line: None, cluster_env: dict[str, str], benchmark_images: dict[str, str],
                  client_config: bai_client.APIConfig) -> Iterator[str]:
     """The Mask R-CNN sample, prepared inside a batch session of the benchmark's image."""
     result = invoke(cluster_env, "maskrcnn.prepare", "--on-cluster", "--sample", "--vfolder", COCO,
@@ -119,6 +119,7 @@ def test_prepare_on_cluster_fills_the_vfolder(coco_vfolder: str, client_config: 
     assert sum(name.startswith("coco/train2017/") for name in files) == 48
 
 
+@pytest.mark.usefixtures("training_line")
 def test_gnmt_prepares_its_sample_in_its_own_image(cluster_env: dict[str, str], benchmark_images: dict[str, str],
                                                    client_config: bai_client.APIConfig) -> None:
     result = invoke(cluster_env, "gnmt.prepare", "--on-cluster", "--sample", "--vfolder", "test-wmt16",

@@ -30,7 +30,7 @@ from tests.conftest import REPO_ROOT
 from tests.implementations.conftest import IMPL, SUBMISSION, import_image, write_points
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.docker, pytest.mark.registry, pytest.mark.training,
-              pytest.mark.timeout(3600)]
+              pytest.mark.timeout(3600), pytest.mark.usefixtures("training_line")]
 DATA = "impl-tiny-data"
 RESULTS = "impl-results"
 
@@ -106,7 +106,6 @@ def test_one_container_runs_two_tasks_as_srun_would(cluster_env: dict[str, str],
     assert description["other_software_stack"]["not_done_2"].startswith("page-cache drop on the host (run.sub:18)")
 
 
-@pytest.mark.usefixtures("training_line")
 def test_two_containers_run_one_task_each_as_one_world(cluster_env: dict[str, str], image: str, data_vfolder: str,
                                                        client_config: bai_client.APIConfig, tmp_path: Path) -> None:
     output, session = run(cluster_env, image, "config_CPU_2x1x8.sh", tmp_path / "results")
