@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import os
 import re
 import subprocess
@@ -119,11 +120,13 @@ def ours(proxy: CountingProxy, image: str, minutes: float, environ: dict[str, st
     proxy.take()
     job = bai_client.BatchJob(image=image, command=command(minutes), timeout=minutes * 60 + 600, name=name,
                               mounts=mounts, output_file=("perf-client-out", f"{name}/output.txt") if folder else None)
-    result = bai_client.run_batch(job, config=config, on_output=lambda line: None)
+    last: collections.deque[str] = collections.deque(maxlen=5)
+    result = bai_client.run_batch(job, config=config, on_output=last.append)
     counts = proxy.take()
     if folder:
         bai_client.delete_vfolder("perf-client-out", config=config)
-    assert result.exit_code == 0, result.logs[-2000:]
+    assert result.exit_code == 0, (f"exit code {result.exit_code}, status {result.status}; last output: {list(last)}; "
+                                   f"log: {result.logs[-1500:]}")
     return counts
 
 
