@@ -116,6 +116,17 @@ class OutputFollower:
         self.tail = (self.tail + new)[-self.ANCHOR:]
         return new.removesuffix("\n").split("\n")
 
+    def after(self, log: str, shown: str) -> list[str]:
+        """The lines of the log's output past those already `shown` (found again by their last lines)."""
+        output = self.framed.program_output(log)
+        lines = shown.removesuffix("\n").split("\n")
+        for anchor in (shown[-self.ANCHOR:], "\n".join(lines[-3:]) + "\n", lines[-1] + "\n"):
+            found = output.rfind(anchor) if anchor.strip() else -1
+            if found >= 0:
+                new = output[found + len(anchor):]
+                return new.removesuffix("\n").split("\n") if new else []
+        return []
+
 
 class FileFollower:
     """The program's output read from its file in a folder, a piece at a time as the file grows."""
@@ -157,3 +168,7 @@ class FileFollower:
             self._blank = 0
         self._lines.extend(lines)
         return lines
+
+    def extend(self, lines: list[str]) -> None:
+        """Lines of the program's output that reached us another way (the container log)."""
+        self._lines.extend(lines)

@@ -77,6 +77,12 @@ class Output:
             if self.growing is None:
                 self.growing = vfolders.GrowingFile(api, *self.file)
             lines = self.from_file.feed(self.growing.read_from(self.from_file.offset))
+            if final and not self.from_file.ended and log:
+                # the file stopped short of its end marker: the rest is in the container log (which the agent
+                # caps, so a long run's tail still arrives); found again after the lines the file gave
+                rest = self.from_log.after(log, self.from_file.output)
+                self.from_file.extend(rest)
+                lines += rest
         else:
             lines = self.from_log.feed(container_log(api, session_id) if log is None else log)
         if self.on_output is not None:

@@ -109,3 +109,21 @@ def test_with_an_output_file_the_output_goes_to_both_and_the_file_is_read_piece_
     assert seen == ["épreuve 1", "green", "100%", "err"]
     assert follower.exit_code == 4 and follower.ended and follower.offset == len(data)
     assert follower.feed(b"more after the end\n") == []
+
+
+def test_a_file_that_stopped_short_is_completed_from_the_container_log(tmp_path) -> None:
+    """Seen on a 26.9 sandbox: the output file in the results folder stopped growing while the run went on.
+    What the file gave is kept and the rest, RESULT line included, comes from the container log."""
+    out = tmp_path / "session" / "output.txt"
+    framed = FramedCommand("for n in $(seq 1 50); do echo \"line $n\"; done; echo RESULT,x; exit 0",
+                           output_file=str(out))
+    log = _container_log(framed)
+    data = out.read_bytes()
+    short = data[:data.index(b"line 21\n")]  # what the file held when it stopped
+    follower = FileFollower(framed)
+    assert follower.feed(short)[-1] == "line 20" and not follower.ended
+    rest = OutputFollower(framed).after(log, follower.output)
+    assert rest == [f"line {n}" for n in range(21, 51)] + ["RESULT,x"]
+    follower.extend(rest)
+    assert follower.output.splitlines() == [f"line {n}" for n in range(1, 51)] + ["RESULT,x"]
+    assert framed.exit_status(log) == 0

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -138,6 +139,16 @@ def two_cpu_policy(client_config: bai_client.APIConfig) -> Iterator[None]:
     with API(client_config) as api:
         api.gql(MODIFY_POLICY, {"name": "default", "props": {"total_resource_slots": json.dumps({"cpu": "2"})}})
         try:
+            # the manager may answer from a cached policy for a moment: the test starts once it says 2
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                presets = api.call("POST", "/resource/check-presets", json_body={
+                    "scaling_group": "default", "group": client_config.group}, doing="reading the key's limits")
+                if (presets.get("keypair_limits") or {}).get("cpu") == "2":
+                    break
+                time.sleep(1)
+            else:
+                pytest.fail(f"the manager's check-presets never showed the 2-CPU policy: {presets}")
             yield
         finally:
             api.gql(MODIFY_POLICY, {"name": "default", "props": {"total_resource_slots": "{}"}})
