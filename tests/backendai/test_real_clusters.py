@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 
@@ -144,8 +145,9 @@ def two_cpu_policy(client_config: bai_client.APIConfig) -> Iterator[None]:
             while time.monotonic() < deadline:
                 presets = api.call("POST", "/resource/check-presets", json_body={
                     "scaling_group": "default", "group": client_config.group}, doing="reading the key's limits")
-                if (presets.get("keypair_limits") or {}).get("cpu") == "2":
-                    break
+                limit = str((presets.get("keypair_limits") or {}).get("cpu"))
+                if limit.replace(".", "", 1).isdigit() and Decimal(limit) == 2:
+                    break  # "2", or "2.000000" where the manager writes decimals
                 time.sleep(1)
             else:
                 pytest.fail(f"the manager's check-presets never showed the 2-CPU policy: {presets}")
