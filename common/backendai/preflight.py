@@ -98,7 +98,7 @@ def _limits(api: API, request: Request, say: Callable[[str], None]) -> None:
         return
     asked = {slot: amount(value) * request.containers for slot, value in request.resources.items()}
     limits = presets.get("keypair_limits") or {}
-    over = [f"{slot} {asked[slot]:f} > {limits[slot]}" for slot in asked
+    over = [f"{slot} {asked[slot]:f} > {amount(limits[slot]).normalize():f}" for slot in asked
             if slot in limits and limits[slot] not in (None, "Infinity") and asked[slot] > amount(limits[slot])]
     if over:
         raise PreflightError(f"{request.containers} container(s) of {dict(request.resources)} ask for more than this "
@@ -109,7 +109,7 @@ def _limits(api: API, request: Request, say: Callable[[str], None]) -> None:
     capacity = {slot: amount(group["using"].get(slot, 0)) + amount(value)
                 for slot, value in (group.get("remaining") or {}).items()
                 if value not in (None, "Infinity") and "using" in group}
-    beyond = [f"{slot} {asked[slot]:f} > {capacity[slot]:f}" for slot in asked
+    beyond = [f"{slot} {asked[slot]:f} > {capacity[slot].normalize():f}" for slot in asked
               if slot in capacity and asked[slot] > capacity[slot]]
     if beyond:
         raise PreflightError(f"refused before any session: {request.containers} container(s) of "

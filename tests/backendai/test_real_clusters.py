@@ -135,10 +135,10 @@ MODIFY_POLICY = ("mutation($name: String!, $props: ModifyKeyPairResourcePolicyIn
 
 
 @pytest.fixture
-def two_cpu_policy(client_config: bai_client.APIConfig) -> Iterator[None]:
-    """The key's resource policy capped at 2 CPU cores, as an administrator sets it (and back)."""
+def one_cpu_policy(client_config: bai_client.APIConfig) -> Iterator[None]:
+    """The key's resource policy capped at 1 CPU core, as an administrator sets it (and back)."""
     with API(client_config) as api:
-        api.gql(MODIFY_POLICY, {"name": "default", "props": {"total_resource_slots": json.dumps({"cpu": "2"})}})
+        api.gql(MODIFY_POLICY, {"name": "default", "props": {"total_resource_slots": json.dumps({"cpu": "1"})}})
         try:
             # the manager may answer from a cached policy for a moment: the test starts once it says 2
             deadline = time.monotonic() + 60
@@ -146,23 +146,23 @@ def two_cpu_policy(client_config: bai_client.APIConfig) -> Iterator[None]:
                 presets = api.call("POST", "/resource/check-presets", json_body={
                     "scaling_group": "default", "group": client_config.group}, doing="reading the key's limits")
                 limit = str((presets.get("keypair_limits") or {}).get("cpu"))
-                if limit.replace(".", "", 1).isdigit() and Decimal(limit) == 2:
-                    break  # "2", or "2.000000" where the manager writes decimals
+                if limit.replace(".", "", 1).isdigit() and Decimal(limit) == 1:
+                    break  # "1", or "1.000000" where the manager writes decimals
                 time.sleep(1)
             else:
-                pytest.fail(f"the manager's check-presets never showed the 2-CPU policy: {presets}")
+                pytest.fail(f"the manager's check-presets never showed the 1-CPU policy: {presets}")
             yield
         finally:
             api.gql(MODIFY_POLICY, {"name": "default", "props": {"total_resource_slots": "{}"}})
 
 
 def test_a_request_above_the_keys_resource_policy_is_refused_before_any_session(
-        two_cpu_policy: None, batch_image: str, env: dict[str, str], client_config: bai_client.APIConfig) -> None:
+        one_cpu_policy: None, batch_image: str, env: dict[str, str], client_config: bai_client.APIConfig) -> None:
     before = set(bai_client.live_sessions(client_config))
-    result = invoke(env, "bai.run", batch_image, "--command", "true", "--nodes", "2", "--resources", "cpu=2,mem=2g")
+    result = invoke(env, "bai.run", batch_image, "--command", "true", "--resources", "cpu=2,mem=2g")
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "ask for more than this key's resource policy allows (cpu 4 > 2)" in result.stderr
+    assert "ask for more than this key's resource policy allows (cpu 2 > 1)" in result.stderr
     assert "such a session never starts" in result.stderr
     assert set(bai_client.live_sessions(client_config)) == before
-    fits = invoke(env, "bai.run", batch_image, "--command", "echo fits", "--resources", "cpu=2,mem=2g")
+    fits = invoke(env, "bai.run", batch_image, "--command", "echo fits", "--resources", "cpu=1,mem=2g")
     assert fits.returncode == 0 and fits.stdout.strip() == "fits", fits.stderr
