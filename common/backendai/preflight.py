@@ -87,9 +87,8 @@ def _image(api: API, request: Request) -> None:
 
 
 def _limits(api: API, request: Request, say: Callable[[str], None]) -> None:
-    body: dict[str, Any] = {"scaling_group": request.resource_group}
-    if request.project:
-        body["group"] = request.project
+    # 26.x managers refuse the check without a project (400: `group` field required); older ones default it
+    body: dict[str, Any] = {"scaling_group": request.resource_group, "group": request.project or "default"}
     try:
         presets = api.call("POST", "/resource/check-presets", json_body=body,
                            doing="checking the request against the resource limits")

@@ -28,8 +28,10 @@ class PresetsAnswer:
                                                       "remaining": {"cpu": str(4 - int(using_cpu)),
                                                                     "mem": str(12 * 2**30)}}}}
 
-    def call(self, method: str, path: str, **_kwargs: object) -> dict:
+    def call(self, method: str, path: str, *, json_body: dict, **_kwargs: object) -> dict:
         assert (method, path) == ("POST", "/resource/check-presets")
+        # a 26.x manager answers 400 (schema validation) to a check without the project
+        assert json_body.get("group"), json_body
         return self.answer
 
 
