@@ -18,6 +18,7 @@ from pathlib import Path
 
 from common.backendai.sandbox import cache
 from common.backendai.sandbox.layout import SESSION_USER, SandboxLayout
+from common.backendai.sandbox.machine import MACHINE_LOCK
 from common.backendai.sandbox.processes import SandboxError, last_error, recorded_pid, wait_for
 
 SUITE = "trixie"
@@ -64,6 +65,11 @@ def image_exists(tag: str) -> bool:
 
 def ensure_rootfs_image(layout: SandboxLayout) -> str:
     """debootstrap trixie and `docker import` it, once per engine (cached by tag)."""
+    with MACHINE_LOCK:
+        return _rootfs_image(layout)
+
+
+def _rootfs_image(layout: SandboxLayout) -> str:
     tag = rootfs_image(layout.line.python)
     if image_exists(tag) or cache.load_image(tag):
         return tag

@@ -14,6 +14,7 @@ from pathlib import Path
 from common.backendai.sandbox import cache, container
 from common.backendai.sandbox.layout import SESSION_USER, SandboxLayout
 from common.backendai.sandbox.lines import Line
+from common.backendai.sandbox.machine import MACHINE_LOCK
 from common.backendai.sandbox.processes import SandboxError
 
 # Debian package behind each command the sandbox runs (debootstrap: 26.x's root filesystem).
@@ -36,6 +37,11 @@ def ensure_session_user() -> tuple[int, int]:
     not reach each other over SSH. The storage proxy runs as the same user, so the folders it creates
     are writable inside the sessions.
     """
+    with MACHINE_LOCK:
+        return _session_user()
+
+
+def _session_user() -> tuple[int, int]:
     try:
         entry = pwd.getpwnam(SESSION_USER)
     except KeyError:
@@ -51,6 +57,11 @@ def ensure_session_user() -> tuple[int, int]:
 
 def ensure_debian_packages() -> None:
     """apt-get install what is missing (--no-upgrade: leave installed packages as they are)."""
+    with MACHINE_LOCK:
+        _debian_packages()
+
+
+def _debian_packages() -> None:
     missing = sorted({pkg for cmd, pkg in APT_PACKAGES.items() if shutil.which(cmd) is None})
     if not Path("/usr/lib/postgresql").is_dir():
         missing = sorted({*missing, "postgresql"})
