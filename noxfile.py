@@ -17,11 +17,16 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
 
 
+# The whole suite runs as two shards at once (pytest-xdist; tests/conftest.py makes them): the Backend.AI line
+# that trains, mostly waiting on its sessions, beside everything else; the slowest tests are listed at the end.
+FULL_RUN = ("-n", "2", "--durations=25")
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """All tests; pass pytest options after `--` (e.g. `-m "not slow"` for the fast set)."""
+    """All tests in two shards; pytest options after `--` replace them (e.g. `-m "not slow"` for the fast set)."""
     session.install("-e", ".[train,dev,bai,results]")
-    session.run("python", "-m", "pytest", *session.posargs)
+    session.run("python", "-m", "pytest", *(session.posargs or FULL_RUN))
 
 
 # Image sessions: one venv with the light control plane (docker SDK, labels, registry client; no

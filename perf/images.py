@@ -21,7 +21,7 @@ from common.imagebuild.contract import check_image
 from common.imagebuild.matrix import load_matrix
 from common.imagebuild.selection import Target
 from tests.harness.base_image import ensure_base_image
-from tests.imagebuild.wheelhouse import TORCH_CPU, WheelhouseServer, ensure_wheelhouse
+from tests.imagebuild.wheelhouse import TORCH_CPU, ensure_wheelhouse, wheelhouse_index
 
 WHEELHOUSE = Path("/tmp/mlperf-bai-harness/wheelhouse")
 MB = 1024 * 1024
@@ -39,12 +39,12 @@ def main() -> int:
     maskrcnn, gnmt = (matrix.select([b], ["12.4"], ["3.11"])[0] for b in ("maskrcnn", "gnmt"))
     target = Target(matrix, (maskrcnn, gnmt), "127.0.0.1:5000", "perf", None)
     api, client = docker.APIClient(), docker.from_env()
-    with WheelhouseServer(ensure_wheelhouse(WHEELHOUSE, torch=[TORCH_CPU])) as server:
-        options = BuildOptions(base_image=base, torch_requirement=TORCH_CPU, torch_index_url=server.index_url,
-                               pip_index_url=server.index_url, network_mode="host")
-        cold = timed_build(api, maskrcnn, target, BuildOptions(**{**options.__dict__, "nocache": True}))
-        warm = timed_build(api, maskrcnn, target, options)
-        shared = timed_build(api, gnmt, target, options)
+    index = wheelhouse_index(ensure_wheelhouse(WHEELHOUSE, torch=[TORCH_CPU]))
+    options = BuildOptions(base_image=base, torch_requirement=TORCH_CPU, torch_index_url=index,
+                           pip_index_url=index, network_mode="host")
+    cold = timed_build(api, maskrcnn, target, BuildOptions(**{**options.__dict__, "nocache": True}))
+    warm = timed_build(api, maskrcnn, target, options)
+    shared = timed_build(api, gnmt, target, options)
     base_size = client.images.get(base).attrs["Size"]
     print(f"build maskrcnn cold (no cache):          {cold:7.1f} s")
     print(f"build maskrcnn warm (layer cache):       {warm:7.1f} s   warm/cold = {warm / cold:.3f}")

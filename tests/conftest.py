@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 
+from tests.backendai.conftest import TRAINING_LINE
 from tests.harness.base_image import ensure_base_image
 from tests.harness.docker_engine import ensure_docker_engine
 from tests.harness.registry import ensure_default_registry
@@ -38,3 +40,19 @@ def driver_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     return env
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """The full run's two shards (`-n 2`, noxfile.py): the tests of the Backend.AI line that trains, which mostly
+    wait on its sessions, beside everything else, each shard in collection order. Everything else stays in one shard
+    because its modules share fixtures (a trained sample, built images) that a split would make twice."""
+    from xdist.scheduler import LoadScopeScheduling  # noqa: PLC0415 - only where pytest-xdist runs the suite
+
+    training = re.compile(rf"[\[-]{re.escape(TRAINING_LINE)}\]$")
+
+    class Shards(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return f"backendai-{TRAINING_LINE}" if training.search(nodeid) else "main"
+
+    return Shards(config, log)

@@ -32,10 +32,11 @@ from common.labels.dockerfile import inject_labels
 from common.labels.rules import resolve_labels
 from tests.imagebuild.wheelhouse import (
     TORCH_WITH_VISION,
+    TRAINING_BUILD_LOCK,
     TRAINING_WHEELHOUSE,
     TRAINING_WHEELHOUSE_PORT,
-    WheelhouseServer,
     ensure_wheelhouse,
+    wheelhouse_index,
 )
 
 # Away from the default (18000) so a developer's own sandboxes keep running beside the tests; each
@@ -67,17 +68,27 @@ def layout_for(line_name: str) -> SandboxLayout:
 
 
 def image_project(layout: SandboxLayout) -> str:
-    """The registry project of this suite's images: named after the suite's port base, so that no other
-    suite pushes, deletes or rescans the same repositories. The lines, one after the other, share it: the
-    second line's images are already in the registry (gigabytes of torch not pushed twice)."""
-    return f"mlperf-bai-t{TEST_PORT_BASE}"
+    """The registry project of this line's test images: named after the suite's port base and the line, so that
+    no other suite, and not the other line's tests running at the same time, pushes, deletes or rescans them."""
+    return f"mlperf-bai-t{TEST_PORT_BASE}-{layout.line.name.replace('.', '')}"
+
+
+# The project of the benchmark images, which the lines share: the second line finds them in the registry
+# (gigabytes of torch not pushed twice); they are built and pushed under TRAINING_BUILD_LOCK, so their content is
+# the same whichever line pushes them.
+BENCHMARK_PROJECT = f"mlperf-bai-t{TEST_PORT_BASE}"
+
+
+def image_projects(layout: SandboxLayout) -> list[str]:
+    """What the sandbox's registry entry lists (and so rescans)."""
+    return [image_project(layout), BENCHMARK_PROJECT]
 
 
 @pytest.fixture(scope="session", params=[line.name for line in TEST_LINES])
 def sandbox(request: pytest.FixtureRequest, docker_engine: None, registry_host: str) -> Iterator[SandboxLayout]:
     layout = layout_for(request.param)
     try:
-        control.up(layout, [registry_host], projects=[image_project(layout)], options=options_for(request.param))
+        control.up(layout, [registry_host], projects=image_projects(layout), options=options_for(request.param))
         yield layout
     finally:
         if not os.environ.get(KEEP_ENV):
@@ -133,23 +144,24 @@ def benchmark_images(base_image: str, project_repo: str, client_config: bai_clie
     PyTorch and torchvision that train here on the CPU, pushed and registered. Their tags do not change
     between runs, so a machine that ran the tests before reuses the layers in its engine and registry
     (and the second line's build is all cache: only the project in the name differs)."""
-    registry_host, project = project_repo.split("/", 1)
-    with WheelhouseServer(ensure_wheelhouse(TRAINING_WHEELHOUSE, torch=TORCH_WITH_VISION),
-                          port=TRAINING_WHEELHOUSE_PORT) as server:
-        build = subprocess.run(
-            [sys.executable, "-m", "common.imagebuild.build", "--cuda", "12.4", "--py", "3.11",
-             "--registry", registry_host, "--project", project, "--base-image", base_image,
-             "--pip-index-url", server.index_url, "--torch-index-url", server.index_url, "--network", "host",
-             "--torch-requirement", " ".join(TORCH_WITH_VISION)],
-            capture_output=True, text=True, check=False, timeout=3600)
-    assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
+    registry_host = project_repo.split("/", 1)[0]
+    index = wheelhouse_index(ensure_wheelhouse(TRAINING_WHEELHOUSE, torch=TORCH_WITH_VISION), TRAINING_WHEELHOUSE_PORT)
     engine = docker.from_env()
     references = {}
-    for benchmark in ("maskrcnn", "gnmt"):
-        reference = f"{project_repo}/mlperf-{benchmark}:0.1.0-cuda12.4-py3.11"
-        push(engine, reference)
+    with TRAINING_BUILD_LOCK:
+        build = subprocess.run(
+            [sys.executable, "-m", "common.imagebuild.build", "--cuda", "12.4", "--py", "3.11",
+             "--registry", registry_host, "--project", BENCHMARK_PROJECT, "--base-image", base_image,
+             "--pip-index-url", index, "--torch-index-url", index, "--network", "host",
+             "--torch-requirement", " ".join(TORCH_WITH_VISION)],
+            capture_output=True, text=True, check=False, timeout=3600)
+        assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
+        for benchmark in ("maskrcnn", "gnmt"):
+            reference = f"{registry_host}/{BENCHMARK_PROJECT}/mlperf-{benchmark}:0.1.0-cuda12.4-py3.11"
+            push(engine, reference)
+            references[benchmark] = reference
+    for reference in references.values():
         bai_register.register(reference, config=client_config)
-        references[benchmark] = reference
     return references
 
 

@@ -32,7 +32,7 @@ from common.backendai.sandbox.processes import port_open, recorded_pid
 from common.backendai.server import Server, parse_version
 from common.registry.client import RegistryClient
 from common.registry.manifests import DOCKER_LIST, OCI_INDEX, OCI_MANIFEST, Manifest, dump_json
-from tests.backendai.conftest import image_project, options_for
+from tests.backendai.conftest import image_projects, options_for
 from tests.harness.system import ensure_commands
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.docker,
@@ -76,7 +76,7 @@ def invoke(sandbox: SandboxLayout, *argv: str) -> subprocess.CompletedProcess:
 
 def test_second_up_finds_it_running(sandbox: SandboxLayout, registry_host: str) -> None:
     before = {state.name: state.pid for state in control.services(sandbox)}
-    assert control.up(sandbox, [registry_host], projects=[image_project(sandbox)],
+    assert control.up(sandbox, [registry_host], projects=image_projects(sandbox),
                       options=options_for(sandbox.line.name)) == "running"
     assert {state.name: state.pid for state in control.services(sandbox)} == before  # nothing started again
 
@@ -369,7 +369,7 @@ def test_down_stops_everything_it_started_and_up_brings_it_back(sandbox: Sandbox
                                  capture_output=True, text=True)
         assert kernels.stdout.split() == [], "the agent's containers are removed"
     finally:
-        control.up(sandbox, [registry_host], projects=[image_project(sandbox)], options=options_for(sandbox.line.name))
+        control.up(sandbox, [registry_host], projects=image_projects(sandbox), options=options_for(sandbox.line.name))
     agents = {agent["id"]: agent["status"] for agent in control.status(sandbox)["agents"]}
     assert agents[sandbox.agent_id] == "ALIVE", agents
     assert bai_client.list_agents(client_config)

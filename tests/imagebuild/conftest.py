@@ -15,10 +15,11 @@ import pytest
 from tests.imagebuild.wheelhouse import (
     TORCH_WITH_VISION,
     TORCH_WITH_VISION_CUDA,
+    TRAINING_BUILD_LOCK,
     TRAINING_WHEELHOUSE,
     TRAINING_WHEELHOUSE_PORT,
-    WheelhouseServer,
     ensure_wheelhouse,
+    wheelhouse_index,
 )
 
 CUDA = TORCH_WITH_VISION_CUDA  # the matrix entry whose CUDA the torch wheel is built for
@@ -54,11 +55,9 @@ def run_module(module: str, *args: str, stdin: str | None = None,
 
 
 @pytest.fixture(scope="session")
-def wheelhouse_url() -> Iterator[str]:
+def wheelhouse_url() -> str:
     """The local index with PyPI's torch and torchvision; no wheel, no images (the download fails)."""
-    with WheelhouseServer(ensure_wheelhouse(TRAINING_WHEELHOUSE, torch=TORCH_WITH_VISION),
-                          port=TRAINING_WHEELHOUSE_PORT) as server:
-        yield server.index_url
+    return wheelhouse_index(ensure_wheelhouse(TRAINING_WHEELHOUSE, torch=TORCH_WITH_VISION), TRAINING_WHEELHOUSE_PORT)
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +65,8 @@ def built_images(base_image: str, registry_host: str, wheelhouse_url: str) -> It
     """Both benchmarks for one CUDA x Python pair, built once per session; the tags are removed at the
     end, the layers stay as cache for the next run."""
     images = BuiltImages(registry_host, f"test-{uuid.uuid4().hex[:8]}", base_image, wheelhouse_url, "")
-    result = run_module("common.imagebuild.build", *images.selection(), *images.build_options(), timeout=3600)
+    with TRAINING_BUILD_LOCK:
+        result = run_module("common.imagebuild.build", *images.selection(), *images.build_options(), timeout=3600)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     yield BuiltImages(**{**images.__dict__, "build_output": result.stdout})
     for benchmark in ("maskrcnn", "gnmt"):

@@ -11,12 +11,13 @@ import html
 import re
 import subprocess
 import sys
-import threading
+import time
 import tomllib
+import urllib.request
 from collections.abc import Sequence
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from filelock import FileLock
 
 from common.imagebuild.matrix import ROOT
 
@@ -29,11 +30,17 @@ TORCH_WITH_VISION_CUDA = "13.0"
 # argument) lets both suites' builds share the runtime layers in the engine's cache.
 TRAINING_WHEELHOUSE = Path("/tmp/mlperf-bai-harness/wheelhouse-training")
 TRAINING_WHEELHOUSE_PORT = 47312
+# Held around a build of the training images: test processes that run at once build them one after the
+# other, so the second finds the first one's layers in the cache (two torch installs at once would each
+# make their own layers, and the same tag would be pushed with two contents).
+TRAINING_BUILD_LOCK = FileLock(TRAINING_WHEELHOUSE.with_name("training-build.lock"))
 REQUIREMENT_FILES = ("images/requirements-services.txt", "object_detection/requirements.txt",
                      "translation/requirements.txt")
 BUILD_BACKEND = ("setuptools>=68", "wheel")
 STAMP = ".complete"
 PREFERRED_PORT = 47311
+# A file in the wheelhouse that names it: what answers on a port is this wheelhouse's server, not another's.
+IDENTITY = ".wheelhouse"
 
 
 def _project(filename: str) -> str:
@@ -63,41 +70,42 @@ def ensure_wheelhouse(directory: Path, *, torch: Sequence[str] = ()) -> Path:
     wanted = [*requirements, *project, *BUILD_BACKEND, *torch]
     contents = "\n".join([*wanted, *((ROOT / p).read_text() for p in REQUIREMENT_FILES)])
     stamp = directory / f"{STAMP}-{hashlib.sha256(contents.encode()).hexdigest()[:16]}"
-    if stamp.exists():
-        return directory
-    directory.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "-d", str(directory), "--only-binary=:all:",
-                    "--python-version", "3.11", *wanted], check=True)
-    write_simple_index(directory)
-    stamp.touch()
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(directory.with_name(f"{directory.name}.lock")):  # another test process may be downloading
+        if stamp.exists():
+            return directory
+        directory.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "-d", str(directory), "--only-binary=:all:",
+                        "--python-version", "3.11", *wanted], check=True)
+        write_simple_index(directory)
+        stamp.touch()
     return directory
 
 
-class WheelhouseServer:
-    """http.server over the wheelhouse on 127.0.0.1, in a thread of the test process."""
-
-    def __init__(self, directory: Path, port: int = PREFERRED_PORT) -> None:
-        handler = partial(_QuietHandler, directory=str(directory))
-        # The index URL is a build argument, hence part of the layer cache key: keep it stable.
-        try:
-            self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        except OSError:
-            self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def index_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/simple/"
-
-    def __enter__(self) -> WheelhouseServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+def wheelhouse_index(directory: Path, port: int = PREFERRED_PORT, timeout: float = 30) -> str:
+    """The index URL of the wheelhouse, served on 127.0.0.1:`port` by a detached `http.server` that outlives the
+    test process, like the harness's registry: test processes that run at once (the suite's two shards) build
+    with the same URL, a build argument and so part of the layer cache key, and none of them stops it under
+    another's build."""
+    url = f"http://127.0.0.1:{port}"
+    marker = directory / IDENTITY
+    marker.write_text(str(directory))
+    if _serves(url, directory):
+        return f"{url}/simple/"
+    subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory",
+                      str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _serves(url, directory):
+            return f"{url}/simple/"
+        time.sleep(0.2)
+    raise RuntimeError(f"no wheelhouse index for {directory} on 127.0.0.1:{port} after {timeout:.0f} s "
+                       "(another program holds the port?)")
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        return
+def _serves(url: str, directory: Path) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/{IDENTITY}", timeout=2) as answer:
+            return answer.read().decode() == str(directory)
+    except OSError:
+        return False
