@@ -13,7 +13,7 @@ import importlib.util
 MODULES = {
     "train": ("torch", "torchvision", "pycocotools", "faster_coco_eval", "mlperf_logging", "sacrebleu", "sacremoses",
               "subword_nmt", "regex", "numpy", "PIL"),
-    "bai": ("psutil",),
+    "bai": ("psutil", "filelock"),
     "results": ("mlperf_logging", "matplotlib"),
 }
 
