@@ -43,10 +43,12 @@ def driver_env() -> dict[str, str]:
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
     """The full run's two shards (`-n 2`, noxfile.py): the tests of the Backend.AI line that trains, which mostly
     wait on its sessions, beside everything else, each shard in collection order. Everything else stays in one shard
     because its modules share fixtures (a trained sample, built images) that a split would make twice."""
+    if config.getoption("dist") != "load":  # `--dist loadfile` and the others keep xdist's own scheduling
+        return None
     from xdist.scheduler import LoadScopeScheduling  # noqa: PLC0415 - only where pytest-xdist runs the suite
 
     training = re.compile(rf"[\[-]{re.escape(TRAINING_LINE)}\]$")
