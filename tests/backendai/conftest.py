@@ -2,8 +2,8 @@
 the other (pytest finishes every test of one line and takes its sandbox down before the next), and
 the batch images each line's tests use.
 
-MLPERF_BAI_TEST_LINES picks the lines (default: the maintained ones, 26.4 LTS and 26.9; 23.09 stays
-selectable and runs in a scheduled workflow); MLPERF_BAI_TEST_PORT_BASE and MLPERF_BAI_TEST_SANDBOX move
+MLPERF_BAI_TEST_LINES picks the lines (default: 26.9, the newest; 26.4 LTS and 23.09 run in a scheduled
+workflow, .github/workflows/backendai-lines.yml, and any list of them can be given); MLPERF_BAI_TEST_PORT_BASE and MLPERF_BAI_TEST_SANDBOX move
 the suite's ports and folders, so that another checkout's suite can run on the same machine at the same
 time; MLPERF_BAI_TEST_KEEP leaves them running for a rerun. The sandboxes keep LOG_CAP of a container's
 log (Backend.AI's default is 10M), so every test's run shows that its output survives the cap, and the
@@ -45,7 +45,7 @@ TEST_PORT_BASE = int(os.environ.get("MLPERF_BAI_TEST_PORT_BASE", "28000"))
 # Each line in its own subfolder, kept between runs (down removes the data but keeps the virtualenv),
 # so that a rerun skips pip.
 TEST_ROOT = Path(os.environ.get("MLPERF_BAI_TEST_SANDBOX", "/tmp/mlperf-bai-sandbox-test"))
-TEST_LINES = [line_of(name) for name in os.environ.get("MLPERF_BAI_TEST_LINES", "26.4,26.9").split(",")]
+TEST_LINES = [line_of(name) for name in os.environ.get("MLPERF_BAI_TEST_LINES", "26.9").split(",")]
 LOG_CAP = "256k"
 # Set (to anything) to leave the sandboxes running after the tests: a rerun then finds them up (developers).
 KEEP_ENV = "MLPERF_BAI_TEST_KEEP"

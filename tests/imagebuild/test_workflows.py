@@ -16,7 +16,7 @@ import yaml
 from common.imagebuild.matrix import ROOT, load_matrix
 
 WORKFLOWS = ROOT / ".github" / "workflows"
-FILES = ("backendai-2309.yml", "ci.yml", "images.yml", "torch.yml")
+FILES = ("backendai-lines.yml", "ci.yml", "images.yml", "torch.yml")
 ACTIONLINT = shutil.which("actionlint", path=f"{Path(sys.executable).parent}{os.pathsep}"
                           f"{os.environ.get('PATH', '')}")
 
