@@ -1,6 +1,6 @@
 """The shipped trainer on the sample, end to end: `run_and_time --sample` reaches the target with a log
 the 3.1.0 checker passes, a run SIGKILLed mid-epoch resumes with its weights and optimizer state,
-and the model it trained scores the same under autocast as in fp32 (boxes are decoded in fp32).
+and under autocast the model it trained decodes its boxes in fp32.
 
 One sample run is shared by the three. It keeps its checkpoint after epoch 1 (the state every run with
 its seed saves there) and after epoch 2, the state the resumed run must reach at the end of epoch 2.
@@ -143,67 +143,38 @@ def test_a_run_killed_mid_epoch_resumes_with_its_weights_and_optimizer_state(
     assert moved > 1e-3  # epoch 2 changed the weights: the equality above is not the epoch-1 state twice
 
 
-def mosaic(layout, split: str, dest: Path) -> tuple[Path, Path]:
-    """The split's images side by side on one canvas (about 2600 x 176 px), annotations moved along.
-
-    Objects keep their size but sit up to 2600 px from the origin, where half precision steps by
-    8-16 px (bf16) and a box decoded in it visibly misses.
-    """
-    from PIL import Image  # noqa: PLC0415
-
-    coco = json.loads(layout.annotations(split).read_text())
-    width, height = sum(i["width"] for i in coco["images"]), max(i["height"] for i in coco["images"])
-    canvas = Image.new("RGB", (width, height), (222, 222, 222))
-    offsets, x = {}, 0
-    for info in coco["images"]:
-        with Image.open(layout.images_dir(split) / info["file_name"]) as picture:
-            canvas.paste(picture.convert("RGB"), (x, 0))
-        offsets[info["id"]], x = x, x + info["width"]
-    for annotation in coco["annotations"]:
-        dx = offsets[annotation["image_id"]]
-        annotation["image_id"] = 1
-        annotation["bbox"][0] += dx
-        annotation["segmentation"] = [[v + dx * (k % 2 == 0) for k, v in enumerate(polygon)]
-                                      for polygon in annotation["segmentation"]]
-    (dest / "images").mkdir(parents=True)
-    canvas.save(dest / "images" / "mosaic.jpg", quality=95)
-    coco["images"] = [{"id": 1, "file_name": "mosaic.jpg", "width": width, "height": height}]
-    (dest / "annotations.json").write_text(json.dumps(coco))
-    return dest / "images", dest / "annotations.json"
-
-
-def test_autocast_evaluation_decodes_boxes_in_fp32_and_keeps_the_ap_of_an_fp32_evaluation(
-        sample_run: SampleRun, maskrcnn_sample: Path, tmp_path: Path) -> None:
-    """bf16, the half precision a CPU runs fast, also rounds the features: AP moves by about 0.01 there
-    (fp16 on GPUs keeps 3 more bits). Decoding the boxes in bf16, as torchvision does, costs 0.07-0.15."""
+def test_autocast_hands_the_box_regressions_on_in_fp32_so_far_boxes_decode_where_fp32_puts_them(
+        sample_run: SampleRun, maskrcnn_sample: Path) -> None:
+    """bf16, the half precision a CPU autocasts to, steps by 8-16 px between 2048 and 4096: a box decoded in it, as
+    torchvision decodes under autocast, misses by that much far from the origin (on a 2600-px mosaic of the sample
+    that cost 0.07-0.15 AP; decoded in fp32, the AP stayed within 0.01 of an fp32 evaluation). The model's hooks
+    hand the RPN head's and the box predictor's regressions on in fp32, so their decoding runs in fp32. Checked on
+    the trained weights with proposals at 2000-2600 px, without a bf16 pass of the backbone over such an image
+    (a quarter of an hour on a CPU without bf16 instructions)."""
     import torch  # noqa: PLC0415
-    from torch.utils.data import DataLoader  # noqa: PLC0415
 
     from object_detection.layout import CocoLayout  # noqa: PLC0415
     from object_detection.maskrcnn.config import ModelOptions  # noqa: PLC0415
-    from object_detection.maskrcnn.data import CocoInstances, collate  # noqa: PLC0415
-    from object_detection.maskrcnn.distributed import Workers  # noqa: PLC0415
-    from object_detection.maskrcnn.evaluation import evaluate  # noqa: PLC0415
     from object_detection.maskrcnn.model import build_model  # noqa: PLC0415
 
-    layout = CocoLayout(maskrcnn_sample)
-    images, annotations = mosaic(layout, "val", tmp_path)
-    dataset = CocoInstances(images, annotations, train=False)
-    info = json.loads(annotations.read_text())["images"][0]
-    loader = DataLoader(dataset, batch_size=1, collate_fn=collate)
-    workers = Workers(0, 1, 0, torch.device("cpu"))
     weights = _state(sample_run.checkpoint)["model"]
+    proposals = torch.tensor([[2000.0 + 37 * i, 20.0 + i, 2061.0 + 37 * i, 93.0 + i] for i in range(16)])
+    features = torch.randn(16, 1024, generator=torch.Generator().manual_seed(0))
+    feature_map = torch.randn(1, 256, 8, 8, generator=torch.Generator().manual_seed(1))
 
-    def ap(autocast_dtype: torch.dtype | None, fp32_box_decoding: bool = True) -> dict[str, float]:
-        # The canvas at its own scale (min/max size), so objects are as large as in training.
-        model = build_model(layout.weights, ModelOptions(min_size=info["height"], max_size=info["width"],
-                                                         fp32_box_decoding=fp32_box_decoding))
+    def decode(fp32_box_decoding: bool, dtype: torch.dtype | None) -> tuple[list[torch.dtype], torch.Tensor]:
+        model = build_model(CocoLayout(maskrcnn_sample).weights, ModelOptions(fp32_box_decoding=fp32_box_decoding))
         model.load_state_dict(weights)
-        return evaluate(model, loader, dataset, workers, autocast_dtype)
+        model.eval()
+        with torch.no_grad(), torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            _, deltas = model.roi_heads.box_predictor(features)
+            _, rpn_deltas = model.rpn.head([feature_map])
+            boxes = model.roi_heads.box_coder.decode(deltas, [proposals])
+        return [deltas.dtype, rpn_deltas[0].dtype], boxes.float()
 
-    fp32, autocast = ap(None), ap(torch.bfloat16)
-    half_decoded = ap(torch.bfloat16, fp32_box_decoding=False)
-    assert fp32["BBOX"] > 0.25 and fp32["SEGM"] > 0.3, fp32
-    for kind in ("BBOX", "SEGM"):
-        assert abs(autocast[kind] - fp32[kind]) <= 0.03, (fp32, autocast)
-        assert half_decoded[kind] <= fp32[kind] - 0.05, (fp32, half_decoded)  # the check can fail
+    _, exact = decode(True, None)
+    kept_dtypes, kept = decode(True, torch.bfloat16)
+    half_dtypes, half = decode(False, torch.bfloat16)
+    assert kept_dtypes == [torch.float32] * 2 and half_dtypes == [torch.bfloat16] * 2
+    assert (kept - exact).abs().max() < 0.5, (kept - exact).abs().max()
+    assert (half - exact).abs().max() >= 4, (half - exact).abs().max()  # the check can fail
