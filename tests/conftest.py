@@ -42,11 +42,6 @@ def driver_env() -> dict[str, str]:
     return env
 
 
-# Modules that run after the training line's tests, in its shard, so that both shards end at about the same time:
-# Python 3.13's install and sample run (10 min) would otherwise come last in the longer one.
-BESIDE_THE_TRAINING_LINE = frozenset({"test_python313.py"})
-
-
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
     """The full run's two shards (`-n 2`, noxfile.py): the tests of the Backend.AI line that trains, which mostly
@@ -60,8 +55,6 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
 
     class Shards(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
-            beside = training.search(nodeid) or module in BESIDE_THE_TRAINING_LINE
-            return f"backendai-{TRAINING_LINE}" if beside else "main"
+            return f"backendai-{TRAINING_LINE}" if training.search(nodeid) else "main"
 
     return Shards(config, log)

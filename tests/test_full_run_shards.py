@@ -32,19 +32,8 @@ def test_readme_path(sandbox):
 '''
 
 
-# A module that goes beside the training line (tests/conftest.py's BESIDE_THE_TRAINING_LINE).
-LATE = '''
-import os
-
-def test_late():
-    with open(os.environ["WHERE"], "a") as out:
-        out.write(f"test_late[py313] {os.environ['PYTEST_XDIST_WORKER']}\\n")
-'''
-
-
 def test_the_training_line_runs_in_a_shard_of_its_own_and_everything_else_in_the_other(tmp_path: Path) -> None:
     (tmp_path / "test_stand_ins.py").write_text(STAND_INS)
-    (tmp_path / "test_python313.py").write_text(LATE)
     where = tmp_path / "where.txt"
     env = {**os.environ, "WHERE": str(where), "MLPERF_BAI_TEST_LINES": "26.4,26.9",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
@@ -53,7 +42,7 @@ def test_the_training_line_runs_in_a_shard_of_its_own_and_everything_else_in_the
     assert run.returncode == 0, run.stdout + run.stderr
     ran = [line.split() for line in where.read_text().splitlines()]
     workers = {test: worker for test, worker in ran}
-    training = {workers["test_cluster_run[26.9]"], workers["test_readme_path[26.9]"], workers["test_late[py313]"]}
-    rest = {worker for test, worker in ran if not test.endswith(("[26.9]", "[py313]"))}
+    training = {workers["test_cluster_run[26.9]"], workers["test_readme_path[26.9]"]}
+    rest = {worker for test, worker in ran if not test.endswith("[26.9]")}
     assert len(training) == 1 and len(rest) == 1 and training != rest, ran
     assert [test for test, _ in ran if test.startswith("test_other")] == [f"test_other[{n}]" for n in range(4)]
