@@ -3,11 +3,11 @@ the other (pytest finishes every test of one line and takes its sandbox down bef
 the batch images each line's tests use.
 
 MLPERF_BAI_TEST_LINES picks the lines (default: 26.9, the newest; 26.4 LTS and 23.09 run in a scheduled
-workflow, .github/workflows/backendai-lines.yml, and any list of them can be given); MLPERF_BAI_TEST_PORT_BASE and MLPERF_BAI_TEST_SANDBOX move
-the suite's ports and folders, so that another checkout's suite can run on the same machine at the same
-time; MLPERF_BAI_TEST_KEEP leaves them running for a rerun. The sandboxes keep LOG_CAP of a container's
-log (Backend.AI's default is 10M), so every test's run shows that its output survives the cap, and the
-26.x ones run two agents for multi-node sessions.
+workflow, .github/workflows/backendai-lines.yml, and any list of them can be given); MLPERF_BAI_TEST_PORT_BASE
+and MLPERF_BAI_TEST_SANDBOX move the suite's ports and folders, so that another checkout's suite can run on the
+same machine at the same time; MLPERF_BAI_TEST_KEEP leaves them running for a rerun. The sandboxes keep
+LOG_CAP of a container's log (Backend.AI's default is 10M), so every test's run shows that its output survives
+the cap, and the 26.x ones run two agents for multi-node sessions.
 """
 
 from __future__ import annotations
