@@ -152,6 +152,36 @@ def test_one_container_run_trains_to_the_target_and_brings_the_log_home(
 
 
 @pytest.mark.usefixtures("training_line")
+def test_two_container_cluster_session_trains_as_one_world(
+        coco_vfolder: str, benchmark_images: dict[str, str], cluster_env: dict[str, str], tmp_path: Path) -> None:
+    """Both ranks train, whatever the run's accuracy: each says what it trained (rank 1 from sub1), the same
+    epochs and iterations, one image each, and the log's global batch is those two images."""
+    result = invoke(cluster_env, "maskrcnn.run", "--on-cluster", "--sample", "--vfolder", coco_vfolder,
+                    "--image", benchmark_images["maskrcnn"], "--nodes", "2", "--cpus-per-node", "1",
+                    "--mem-per-node", "6g", "--seed", "1", "--timeout", "1200",
+                    "--results-dir", str(tmp_path / "results"))
+    output = result.stdout + result.stderr
+    log = tmp_path / "results" / "bai-2xCPU-open" / "maskrcnn" / "result_0.txt"
+    assert f"MLPerf log: {log}" in result.stdout, output
+    verdict = compliance.check_log(log, "3.1.0")
+    assert verdict.passed or verdict.other_complaints == [], verdict.summary()
+    records = mllog(log)
+    (status,) = [r["metadata"]["status"] for r in records if r["key"] == "run_stop"]
+    assert result.returncode == {"success": 0, "aborted": 1}[status], output  # torchrun reports 3 as 1
+    assert next(r["value"] for r in records if r["key"] == "submission_platform") == "bai-2xCPU-open"
+    # one CPU worker per container, one image each: the global batch is twice the local one
+    assert next(r["value"] for r in records if r["key"] == "global_batch_size") == 2
+    assert "launcher: world of 2 worker(s) on 2 node(s) (main1, sub1)" in output
+    assert_both_ranks_trained(result.stdout, records)
+    assert " Child connection from " not in output  # the containers' sshd lines are not the program's
+    description = json.loads((tmp_path / "systems" / "bai-2xCPU-open.json").read_text())  # beside results/
+    # single-node cluster mode: both containers on one agent, one node of two CPUs (the name is the log's)
+    assert description["number_of_nodes"] == "1"
+    assert "(2 container(s) on 1 agent(s))" in description["hw_notes"]
+    assert description["other_software_stack"]["image"] == benchmark_images["maskrcnn"]
+
+
+@pytest.mark.usefixtures("training_line")
 def test_a_sub_killed_mid_run_aborts_it_and_leaves_no_session(
         coco_vfolder: str, benchmark_images: dict[str, str], cluster_env: dict[str, str], tmp_path: Path,
         client_config: bai_client.APIConfig) -> None:
